@@ -1,0 +1,251 @@
+"""One run of the suite: targets started, preflighted, probed, judged and recorded.
+
+The pytest plugin is a thin shell around :class:`Gate`; everything a check does — build
+the credential, probe, compare with the valid client's answer, judge under the profile —
+happens here, so the same engine serves ``pytest`` and ``mtlsgate probe``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from . import catalogue
+from .catalogue import Materials
+from .errors import UntestableTarget
+from .handshake import HandshakeFacts, inspect_handshake
+from .expect import FAIL, PASS, SKIP, UNSUPPORTED, Verdict, judge, observe
+from .keypool import KeyPool
+from .outcome import Accepted, Outcome, RejectedTLS, Unreachable, describe, to_dict
+from .pki import Credential, key_description, signature_hash_name
+from .probe import TLS_VERSIONS, Prober, Transport
+from .profiles import Profile
+from .targets import Target, TargetOptions, open_target
+from .targets.reference import ReferencePolicy
+
+MODE_CHECK = "mode.client-auth-required"
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One row of the report: a check on one target over one TLS version, with its evidence."""
+
+    id: str
+    tls_version: str
+    target: str
+    group: str
+    verdict: str
+    expected: str
+    observed: str
+    reason: str
+    presents: str
+    outcome: dict[str, Any] | None = None
+    baseline: dict[str, Any] | None = None
+    certificate: dict[str, Any] | None = None
+    duration_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class VersionBaseline:
+    """What the target does with a valid client and with none, over one TLS version."""
+
+    valid: Outcome | None
+    none: Outcome
+    facts: HandshakeFacts | None = None
+    unsupported: str | None = None  # why this version cannot be tested on this target
+
+
+@dataclass
+class TargetState:
+    target: Target
+    prober: Prober
+    materials: Materials
+    baselines: dict[str, VersionBaseline] = field(default_factory=dict)
+    credentials: dict[str, Credential | None] = field(default_factory=dict)
+
+
+def certificate_summary(cred: Credential | None) -> dict[str, Any] | None:
+    """Public facts about the presented certificate, for the report (never the key)."""
+    if cred is None:
+        return None
+    cert = cred.cert
+    try:
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        ca: bool | None = bc.ca
+    except x509.ExtensionNotFound:
+        ca = None
+    try:
+        eku = [o._name for o in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value]
+    except x509.ExtensionNotFound:
+        eku = None
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "serial": format(cert.serial_number, "X"),
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "key": key_description(cert.public_key()),
+        "signature_hash": signature_hash_name(cert),
+        "ca": ca,
+        "eku": eku,
+        "chain_sent": [c.subject.rfc4514_string() for c in cred.chain],
+        "sha256": cert.fingerprint(hashes.SHA256()).hex(),
+    }
+
+
+class Gate:
+    """Owns the run's targets (started once, stopped at the end) and judges checks."""
+
+    def __init__(self, *, target_specs: list[str], options: TargetOptions, profile: Profile, workdir: Path,
+                 pool: KeyPool, tls_versions: tuple[str, ...] = TLS_VERSIONS, probe_timeout: float = 5.0,
+                 reference_policy: ReferencePolicy | None = None) -> None:
+        self.target_specs = target_specs
+        self.options = options
+        self.profile = profile
+        self.workdir = workdir
+        self.pool = pool
+        self.tls_versions = tls_versions
+        self.probe_timeout = probe_timeout
+        self.reference_policy = reference_policy
+        self.states: dict[str, TargetState] = {}
+        self._stack = contextlib.ExitStack()
+        self.started_at = time.time()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self, spec: str) -> TargetState:
+        """Start and preflight ``spec`` once; raises UntestableTarget with one line."""
+        state = self.states.get(spec)
+        if state is not None:
+            return state
+        target = self._stack.enter_context(open_target(
+            spec, self.options, pool=self.pool, workdir=self.workdir / f"t{len(self.states)}",
+            profile=self.profile.name, reference_policy=self.reference_policy))
+        materials = Materials(pool=self.pool, client_ca=target.client_ca, identity=target.identity,
+                              revoked=target.revoked, server_ca_key=target.server_ca_key,
+                              max_intermediates=self.profile.max_intermediates)
+        state = TargetState(target, Prober(self.workdir / f"t{len(self.states)}", target.server_ca), materials)
+        self.states[spec] = state
+        self._preflight(state)
+        return state
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def transport(self, state: TargetState, tls_version: str, requests: int = 1) -> Transport:
+        return Transport(tls_version=tls_version, server_name=state.target.server_name, requests=requests,
+                         timeout=self.probe_timeout)
+
+    # -- preflight -------------------------------------------------------------------
+    def _preflight(self, state: TargetState) -> None:
+        """Reachable, TLS, server certificate valid, client certificate required, valid client accepted?
+
+        Any "no" makes every later verdict meaningless (a dead target rejects everyone),
+        so it stops the run with one line instead of a wall of false results.
+        """
+        target = state.target
+        valid = self.credential(state, "accept.valid-direct") if state.materials.has("identity") else None
+        tested = 0
+        for version in self.tls_versions:
+            transport = self.transport(state, version)
+            none = state.prober.probe(target.endpoint, None, transport)
+            if isinstance(none, Unreachable):
+                raise UntestableTarget(f"target {target.name} cannot be tested: {none.reason}")
+            good = state.prober.probe(target.endpoint, valid, transport) if valid is not None else None
+            baseline = VersionBaseline(valid=good, none=none)
+            state.baselines[version] = baseline
+            if _protocol_refused(none) and (good is None or _protocol_refused(good)):
+                baseline.unsupported = f"the target does not speak TLS {version} ({describe(none)})"
+                continue
+            tested += 1
+            if isinstance(good, Unreachable):
+                raise UntestableTarget(f"target {target.name} cannot be tested: {good.reason}")
+            baseline.facts = inspect_handshake(target.endpoint, target.server_name, version, self.probe_timeout)
+            if observe(none, good).result == "accepted" and not baseline.facts.cert_requested:
+                raise UntestableTarget(
+                    f"target {target.name} does not request client certificates over TLS {version}: a client "
+                    f"without one got {describe(none)}" + (f", like a valid client" if good else ""))
+            if good is not None and observe(good, None).result != "accepted":
+                raise UntestableTarget(
+                    f"target {target.name} rejects a valid client over TLS {version} ({describe(good)}): "
+                    "is the client CA the one the target trusts?")
+        if tested == 0:
+            raise UntestableTarget(f"target {target.name} speaks neither TLS {' nor '.join(self.tls_versions)}")
+
+    # -- checks ----------------------------------------------------------------------
+    def credential(self, state: TargetState, check_id: str) -> Credential | None:
+        if check_id not in state.credentials:
+            state.credentials[check_id] = catalogue.get(check_id).build(state.materials)
+        return state.credentials[check_id]
+
+    def run_check(self, spec: str, tls_version: str, check_id: str) -> CheckRecord:
+        state = self.start(spec)
+        started = time.monotonic()
+        if check_id == MODE_CHECK:
+            return self._mode_record(state, tls_version, started)
+        case = catalogue.get(check_id)
+        base = dict(id=check_id, tls_version=tls_version, target=state.target.name, group=case.group,
+                    expected=case.expect, presents=case.presents)
+        skip = self._skip_reason(state, tls_version, case.missing(state.materials))
+        if skip:
+            return CheckRecord(verdict=SKIP, observed="not run", reason=skip, **base)
+        cred = self.credential(state, check_id)
+        outcome = state.prober.probe(state.target.endpoint, cred,
+                                     self.transport(state, tls_version, requests=case.requests))
+        baseline = state.baselines[tls_version].valid
+        verdict = judge(check_id, case.expect, outcome, baseline, self.profile)
+        if case.requests > 1 and verdict.status == PASS and "connections used: 1" not in outcome.evidence.detail:
+            verdict = Verdict(FAIL, verdict.expected, verdict.observed,
+                              f"the target did not keep the connection open ({outcome.evidence.detail})")
+        return CheckRecord(verdict=verdict.status, observed=verdict.observed, reason=verdict.reason,
+                           outcome=to_dict(outcome), baseline=to_dict(baseline) if baseline else None,
+                           certificate=certificate_summary(cred), duration_ms=_ms(started), **base)
+
+    def _skip_reason(self, state: TargetState, tls_version: str, missing: list[str]) -> str | None:
+        unsupported = state.baselines[tls_version].unsupported
+        if unsupported:
+            return unsupported
+        if missing:
+            return f"needs {' and '.join(missing)}"
+        return None
+
+    def _mode_record(self, state: TargetState, tls_version: str, started: float) -> CheckRecord:
+        base = dict(id=MODE_CHECK, tls_version=tls_version, target=state.target.name, group="mode",
+                    expected="reject", presents="no certificate (preflight)")
+        baseline = state.baselines[tls_version]
+        if baseline.unsupported:
+            return CheckRecord(verdict=SKIP, observed="not run", reason=baseline.unsupported, **base)
+        # Preflight already stopped the run if no certificate was even requested.
+        verdict = judge(MODE_CHECK, "reject", baseline.none, baseline.valid, self.profile)
+        requested = baseline.facts is not None and baseline.facts.cert_requested
+        with_valid = f"; with a valid one, {describe(baseline.valid)}" if baseline.valid else ""
+        if verdict.status == PASS:
+            reason = f"a certificate is requested and required: without one, {describe(baseline.none)}{with_valid}"
+        elif requested:
+            reason = (f"a certificate is requested but not required (an optional mode): a client without one got "
+                      f"{describe(baseline.none)}{with_valid}")
+        else:
+            reason = verdict.reason
+        return CheckRecord(verdict=verdict.status, observed=verdict.observed, reason=reason,
+                           outcome=to_dict(baseline.none),
+                           baseline=to_dict(baseline.valid) if baseline.valid else None,
+                           duration_ms=_ms(started), **base)
+
+
+def _protocol_refused(outcome: Outcome) -> bool:
+    return isinstance(outcome, RejectedTLS) and outcome.alert == "protocol_version"
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 2)
+
+
+__all__ = ["Gate", "CheckRecord", "MODE_CHECK", "UNSUPPORTED", "Accepted"]

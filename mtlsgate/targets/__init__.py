@@ -1,0 +1,137 @@
+"""Target drivers: any URL (``external``), the embedded ``reference``, and local real LBs.
+
+``open_target`` is a context manager: what it starts (threads, LB processes) it stops,
+also when the run fails or is interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import UsageError
+from ..keypool import KeyPool
+from ..loading import load_credential
+from ..probe import Endpoint
+from .base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabPKI, Target
+from .reference import ReferencePolicy, run_reference
+
+LOCAL_PREFIX = "local:"
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """The user's command-line description of an external target's trust material."""
+
+    server_name: str | None = None
+    server_ca: Path | None = None
+    client_ca_cert: Path | None = None
+    client_ca_key: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    revoked_cert: Path | None = None
+    revoked_key: Path | None = None
+    alt_server_name: str | None = None
+    echo_backend: bool = False
+
+
+def validate_spec(spec: str) -> str:
+    """Reject a malformed ``--target`` before anything starts."""
+    if spec == "reference" or spec.startswith(LOCAL_PREFIX):
+        return spec
+    parse_url(spec)
+    return spec
+
+
+def parse_url(spec: str) -> Endpoint:
+    try:
+        url = urllib.parse.urlsplit(spec)
+        port = url.port or 443
+    except ValueError as exc:
+        raise UsageError(f"--target {spec}: {exc}") from None
+    if url.scheme != "https" or not url.hostname:
+        raise UsageError(f"--target {spec}: expected reference, local:<lb> or an https:// URL")
+    if not 0 < port < 65536:
+        raise UsageError(f"--target {spec}: port out of range")
+    return Endpoint(url.hostname, port)
+
+
+def _pair(cert: Path | None, key: Path | None, what: str, flags: str):  # type: ignore[no-untyped-def]
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise UsageError(f"{flags} go together: give both or neither")
+    return load_credential(cert, key, what)
+
+
+def external_target(spec: str, options: TargetOptions, profile: str) -> Target:
+    endpoint = parse_url(spec)
+    if options.server_ca is not None and not options.server_ca.is_file():
+        raise UsageError(f"--server-ca {options.server_ca}: no such file")
+    client_ca = _pair(options.client_ca_cert, options.client_ca_key, "client CA",
+                      "--client-ca-cert and --client-ca-key")
+    identity = _pair(options.client_cert, options.client_key, "client", "--client-cert and --client-key")
+    revoked = _pair(options.revoked_cert, options.revoked_key, "revoked client", "--revoked-cert and --revoked-key")
+    # An IP address as server name sends no SNI but is still checked against the certificate.
+    server_name = options.server_name or endpoint.host
+    return Target(
+        name=spec,
+        kind="external",
+        endpoint=endpoint,
+        server_name=server_name,
+        server_ca=options.server_ca,
+        client_ca=client_ca,
+        identity=identity,
+        revoked=revoked,
+        alt_server_name=options.alt_server_name,
+        echo_backend=options.echo_backend,
+        profile=profile,
+        description=f"external endpoint {endpoint.host}:{endpoint.port}",
+    )
+
+
+@contextlib.contextmanager
+def open_target(spec: str, options: TargetOptions, *, pool: KeyPool, workdir: Path, profile: str,
+                reference_policy: ReferencePolicy | None = None) -> Iterator[Target]:
+    """Start (if the suite runs it) and describe the target named by ``spec``."""
+    if spec == "reference":
+        pki = LabPKI.create(pool)
+        files = pki.write(workdir / "reference-pki")
+        with run_reference(pki, workdir, reference_policy or ReferencePolicy()) as ref:
+            yield lab_target("reference", "reference", Endpoint(ref.host, ref.port), pki, files.server_ca,
+                             profile=profile, description="embedded reference target (strict mTLS proxy, pure Python)")
+        return
+    if spec.startswith(LOCAL_PREFIX):
+        from .provision import run_local  # local LBs pull in subprocess management only when asked
+
+        with run_local(spec[len(LOCAL_PREFIX):], pool=pool, workdir=workdir, profile=profile) as target:
+            yield target
+        return
+    yield external_target(spec, options, profile)
+
+
+def lab_target(name: str, kind: str, endpoint: Endpoint, pki: LabPKI, server_ca: Path, *, profile: str,
+               description: str, log_path: Path | None = None) -> Target:
+    """A target whose PKI the suite made: it holds every key, so every check can run."""
+    return Target(
+        name=name,
+        kind=kind,
+        endpoint=endpoint,
+        server_name=LAB_SERVER_NAME,
+        server_ca=server_ca,
+        client_ca=pki.client_root,
+        identity=pki.identity,
+        revoked=pki.revoked,
+        server_ca_key=pki.server_ca_credential,
+        alt_server_name=LAB_ALT_SERVER_NAME,
+        echo_backend=True,
+        profile=profile,
+        log_path=log_path,
+        description=description,
+    )
+
+
+__all__ = ["Target", "TargetOptions", "open_target", "validate_spec", "parse_url", "lab_target", "LabPKI"]
