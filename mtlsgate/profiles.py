@@ -21,9 +21,9 @@ _KEYS = {"name", "description", "extends", "rejection_signals", "max_intermediat
 
 def fixtures_dir() -> Path:
     """The repo's ``fixtures/`` (source checkout), else the copy installed with the package."""
-    source = Path(__file__).resolve().parent.parent / "fixtures"
-    if source.is_dir():
-        return source
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "fixtures" / "profiles").is_dir():
+        return checkout / "fixtures"
     return Path(str(resources.files("mtlsgate") / "_fixtures"))
 
 

@@ -38,7 +38,8 @@ class ReferencePolicy:
     """How strict the reference target is. The defaults are the correct configuration."""
 
     verify: str = "require"  # "require" | "optional" | "none"
-    trust_any_ca: bool = False  # accept any presented certificate (trust store far too broad)
+    trust_any_ca: bool = False  # any issuer is trusted; validity, purpose and the rest still checked
+    ignore_verify_errors: bool = False  # any presented certificate passes
     extra_trust: tuple[bytes, ...] = ()  # additional trusted CA certificates (PEM)
     check_crl: bool = True
     reject_ca_leaf: bool = True
@@ -56,6 +57,11 @@ class RunningReference:
     server_name: str
     backend_port: int
     policy: ReferencePolicy
+
+
+#: X509_V_ERR_* codes that only say "this issuer is not trusted / not found", and the CRL
+#: lookup that fails for such an issuer: what a trust store holding any CA would not raise.
+_ISSUER_ERRORS = frozenset({2, 3, 7, 18, 19, 20, 21})
 
 
 def _leaf_problem(cert: x509.Certificate, policy: ReferencePolicy) -> str | None:
@@ -99,9 +105,9 @@ def build_context(pki: LabPKI, policy: ReferencePolicy, workdir: Path) -> SSL.Co
     ctx.set_verify_depth(policy.max_intermediates)
 
     def verify(conn: SSL.Connection, cert: crypto.X509, errnum: int, depth: int, ok: int) -> bool:
-        if policy.trust_any_ca:
+        if policy.ignore_verify_errors:
             return True
-        if not ok:
+        if not ok and not (policy.trust_any_ca and errnum in _ISSUER_ERRORS):
             return False
         if depth == 0:
             problem = _leaf_problem(cert.to_cryptography(), policy)
@@ -338,7 +344,8 @@ __all__ = ["ReferencePolicy", "RunningReference", "ReferenceServer", "run_refere
 MUTANTS: dict[str, ReferencePolicy] = {
     "verify-optional": ReferencePolicy(verify="optional"),  # certificate requested, not required
     "verify-none": ReferencePolicy(verify="none"),  # no certificate requested at all
-    "trust-any-ca": ReferencePolicy(trust_any_ca=True),  # any presented certificate passes
+    "trust-any-ca": ReferencePolicy(trust_any_ca=True),  # any issuer trusted
+    "ignore-verify-errors": ReferencePolicy(ignore_verify_errors=True),  # any presented certificate passes
     "no-crl": ReferencePolicy(check_crl=False),
     "accept-ca-leaf": ReferencePolicy(reject_ca_leaf=False),
 }

@@ -1,0 +1,61 @@
+"""Shared fixtures for mtlsgate's own tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mtlsgate.keypool import KeyPool
+from mtlsgate.targets.base import LabPKI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def pool() -> KeyPool:
+    return KeyPool()
+
+
+@pytest.fixture(scope="session")
+def lab(pool: KeyPool) -> LabPKI:
+    return LabPKI.create(pool)
+
+
+@dataclass
+class SuiteRun:
+    exit_code: int
+    output: str
+    reports: Path
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return json.loads((self.reports / "mtlsgate.json").read_text())
+
+    def verdicts(self, verdict: str) -> set[str]:
+        return {c["id"] for c in self.report["checks"] if c["verdict"] == verdict}
+
+    @property
+    def failed(self) -> set[str]:
+        return self.verdicts("fail")
+
+
+@pytest.fixture
+def run_suite(tmp_path: Path):
+    """Run ``pytest suites/`` in a subprocess, as a user would, with its own reports dir."""
+
+    def run(*args: str, timeout: float = 300) -> SuiteRun:
+        reports = tmp_path / f"reports{len(list(tmp_path.glob('reports*')))}"
+        cmd = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider",
+               "--reports-dir", str(reports), *args]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+        return SuiteRun(proc.returncode, proc.stdout + proc.stderr, reports)
+
+    return run

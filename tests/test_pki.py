@@ -1,0 +1,104 @@
+"""CertSpec -> Credential: the certificate says exactly what the spec asked for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from mtlsgate.keypool import KeyPool
+from mtlsgate.pki import CertSpec, Extension, issue, make_crl, signature_hash_name
+
+
+@pytest.fixture(scope="module")
+def root(pool):
+    return issue(CertSpec.ca_spec("test root"), pool=pool)
+
+
+@pytest.mark.parametrize("key,kind,size", [
+    ("rsa2048", rsa.RSAPublicKey, 2048), ("rsa3072", rsa.RSAPublicKey, 3072), ("p256", ec.EllipticCurvePublicKey, 256),
+    ("p384", ec.EllipticCurvePublicKey, 384), ("ed25519", ed25519.Ed25519PublicKey, None)])
+def test_key_types(pool, root, key, kind, size):
+    cred = issue(CertSpec(key=key), root, pool=pool)
+    pub = cred.cert.public_key()
+    assert isinstance(pub, kind)
+    if size:
+        assert pub.key_size == size
+
+
+@pytest.mark.parametrize("digest", ["sha256", "sha384", "sha512", "sha1", "md5"])
+def test_signature_hashes_including_legacy_ones_signed_by_openssl(pool, digest):
+    rsa_root = issue(CertSpec.ca_spec("rsa root", key="rsa2048"), pool=pool)
+    cred = issue(CertSpec(key="p256", hash=digest), rsa_root, pool=pool)
+    assert signature_hash_name(cred.cert) == digest
+    assert cred.cert.issuer == rsa_root.cert.subject
+    cred.cert.verify_directly_issued_by(rsa_root.cert) if digest not in ("sha1", "md5") else None
+    # openssl kept the fields: serial, dates, extensions
+    assert cred.cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+
+
+def test_validity_is_relative_to_now(pool, root):
+    cred = issue(CertSpec(not_before=dt.timedelta(days=-3), not_after=dt.timedelta(days=-1)), root, pool=pool)
+    now = dt.datetime.now(dt.timezone.utc)
+    assert cred.cert.not_valid_after_utc < now
+    assert now - cred.cert.not_valid_before_utc > dt.timedelta(days=2)
+
+
+def test_extensions_as_specified(pool, root):
+    spec = CertSpec(ca=True, path_length=2, key_usage=frozenset({"key_cert_sign", "digital_signature"}),
+                    eku=("clientAuth", "serverAuth"), eku_critical=True, san=("dns:a.test", "ip:127.0.0.1", "email:x@y.test"),
+                    extensions=(Extension("2.999.5", b"\x05\x00", critical=True),))
+    cert = issue(spec, root, pool=pool).cert
+    bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert bc.critical and bc.value.ca and bc.value.path_length == 2
+    ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert ku.key_cert_sign and ku.digital_signature and not ku.key_encipherment
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert eku.critical and list(eku.value) == [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH, x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]
+    assert len(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value) == 3
+    unknown = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier("2.999.5"))
+    assert unknown.critical
+
+
+def test_chain_of_any_depth_sends_everything_but_the_root(pool, root):
+    issuer = root
+    for n in range(4):
+        issuer = issue(CertSpec.ca_spec(f"level {n}", key_slot=40 + n), issuer, pool=pool)
+    leaf = issue(CertSpec(), issuer, pool=pool)
+    assert len(leaf.chain) == 4 and leaf.root is root.cert
+    assert leaf.chain[0].subject == issuer.cert.subject
+    assert leaf.chain_pem.count(b"BEGIN CERTIFICATE") == 5
+
+
+def test_crl_lists_the_revoked_serial(pool, root):
+    leaf = issue(CertSpec(), root, pool=pool)
+    crl = make_crl(root, [leaf.cert.serial_number])
+    assert crl.get_revoked_certificate_by_serial_number(leaf.cert.serial_number) is not None
+    assert crl.is_signature_valid(root.cert.public_key())
+
+
+def test_exports(pool, root, tmp_path):
+    leaf = issue(CertSpec(), root, pool=pool)
+    key, cert, extra = pkcs12.load_key_and_certificates(leaf.pkcs12(b"s3cret"), b"s3cret")
+    assert cert == leaf.cert
+    assert x509.load_der_x509_certificate(leaf.cert_der) == leaf.cert
+    files = leaf.write(tmp_path / "out", "leaf")
+    assert stat.S_IMODE(os.stat(files.key).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "out").st_mode) == 0o700
+
+
+def test_key_pool_generates_once_and_caches_0600(tmp_path):
+    pool = KeyPool(tmp_path / "cache")
+    first = pool.get("rsa2048", 3)
+    assert pool.get("rsa2048", 3) is first
+    cached = tmp_path / "cache" / "rsa2048-3.pem"
+    assert stat.S_IMODE(os.stat(cached).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "cache").st_mode) == 0o700
+    again = KeyPool(tmp_path / "cache").get("rsa2048", 3)
+    assert again.private_numbers() == first.private_numbers()
+    assert pool.get("rsa2048", 4).private_numbers() != first.private_numbers()

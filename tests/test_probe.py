@@ -1,0 +1,89 @@
+"""The probe classifies exactly what happened on the wire."""
+
+from __future__ import annotations
+
+import pytest
+
+from mtlsgate.outcome import Accepted, Evidence, RejectedEOF, RejectedHTTP, RejectedTLS, Unreachable
+from mtlsgate.probe import Endpoint, Prober, Transport, alert_name, body_marker, classify_response, parse_echo
+from mtlsgate.targets.reference import run_reference
+
+from loopback import http_server, tls_without_client_auth
+
+
+@pytest.fixture(scope="module")
+def reference(lab, tmp_path_factory):
+    work = tmp_path_factory.mktemp("ref")
+    files = lab.write(work / "pki")
+    with run_reference(lab, work) as ref:
+        yield Endpoint(ref.host, ref.port), Prober(work, files.server_ca)
+
+
+def test_alert_names():
+    assert alert_name("TLSV13_ALERT_CERTIFICATE_REQUIRED") == "certificate_required"
+    assert alert_name("SSLV3_ALERT_BAD_CERTIFICATE") == "bad_certificate"
+    assert alert_name("WRONG_VERSION_NUMBER") is None
+
+
+def test_http_classification():
+    ev = Evidence()
+    assert isinstance(classify_response(400, b"<html>400 No required SSL certificate was sent</html>", ev), RejectedHTTP)
+    assert body_marker(b"<h1>400</h1> No required SSL certificate was sent") == "No required SSL certificate was sent"
+    assert classify_response(421, b"", ev).kind == "misdirected"
+    assert isinstance(classify_response(200, b"hi", ev), Accepted)
+    echo = b'{"mtlsgate_echo": true, "headers": [["A", "b"]]}'
+    assert parse_echo(echo) == (("A", "b"),)
+    assert parse_echo(b'{"headers": []}') is None
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_no_certificate_is_an_alert_at_the_right_phase(reference, version):
+    endpoint, prober = reference
+    outcome = prober.probe(endpoint, None, Transport(version, "mtlsgate.test"))
+    assert isinstance(outcome, RejectedTLS)
+    # TLS 1.3 servers verify after the client thinks the handshake is done: only the read sees it
+    assert outcome.phase == ("handshake" if version == "1.2" else "after-handshake")
+    assert outcome.alert == ("handshake_failure" if version == "1.2" else "certificate_required")
+
+
+def test_valid_client_reaches_the_backend_with_evidence(reference, lab):
+    endpoint, prober = reference
+    outcome = prober.probe(endpoint, lab.identity, Transport("1.3", "mtlsgate.test"))
+    assert isinstance(outcome, Accepted) and outcome.reached_backend
+    assert outcome.evidence.tls_version == "TLSv1.3" and outcome.evidence.elapsed_ms > 0
+    assert ("X-SSL-Client-Verify", "SUCCESS") in outcome.echoed_headers
+
+
+def test_nothing_listening_is_unreachable(tmp_path):
+    outcome = Prober(tmp_path, None).probe(Endpoint("127.0.0.1", 1), None, Transport("1.3", "x.test", timeout=2))
+    assert isinstance(outcome, Unreachable) and "refused" in outcome.reason
+
+
+def test_plain_http_is_not_tls(tmp_path):
+    with http_server() as port:
+        outcome = Prober(tmp_path, None).probe(Endpoint("127.0.0.1", port), None, Transport("1.2", "x.test"))
+    assert isinstance(outcome, Unreachable) and "does not speak TLS" in outcome.reason
+
+
+def test_untrusted_server_certificate_is_unreachable_not_a_rejection(tmp_path):
+    ctx, _ = tls_without_client_auth(tmp_path)
+    with http_server(ctx) as port:
+        outcome = Prober(tmp_path, None).probe(Endpoint("127.0.0.1", port), None, Transport("1.3", "mtlsgate.test"))
+    assert isinstance(outcome, Unreachable) and "did not verify" in outcome.reason
+
+
+def test_server_closing_the_connection_is_eof(tmp_path):
+    import socket
+    import threading
+
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def slam():
+        conn, _ = srv.accept()
+        conn.recv(10)
+        conn.close()
+
+    threading.Thread(target=slam, daemon=True).start()
+    outcome = Prober(tmp_path, None).probe(Endpoint("127.0.0.1", srv.getsockname()[1]), None, Transport("1.3", "x.test"))
+    srv.close()
+    assert isinstance(outcome, RejectedEOF)

@@ -1,0 +1,155 @@
+"""The suite run as users run it, against the reference target: correct, broken on purpose, dead.
+
+A mutant is the reference target with exactly one mistake; the suite must fail exactly the
+checks that name that mistake — a mistake it cannot catch is a bug in the suite.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from mtlsgate.errors import UNTESTABLE_TARGET
+from mtlsgate.targets.reference import run_reference
+
+from loopback import http_server, tls_without_client_auth
+
+TRUST = {"reject.rogue-ca", "reject.rogue-same-name", "reject.self-signed", "reject.server-ca-issued"}
+KEY_MARKERS = re.compile(r"PRIVATE KEY|BEGIN (RSA|EC|ENCRYPTED) ")
+
+
+def test_correct_reference_target_passes_with_every_report_written(run_suite):
+    run = run_suite()
+    assert run.exit_code == 0, run.output
+    report = run.report
+    passed = [c for c in report["checks"] if c["verdict"] == "pass"]
+    assert len(passed) >= 40
+    assert report["schema_version"] and report["profile"] == "default" and report["duration_s"] > 0
+    assert {c["tls_version"] for c in report["checks"]} == {"1.2", "1.3"}
+    for check in report["checks"]:
+        assert {"id", "tls_version", "verdict", "expected", "outcome", "duration_ms"} <= set(check)
+        assert check["outcome"] and check["outcome"]["summary"]  # evidence for every verdict
+    assert (run.reports / "junit.xml").read_text().count("<testcase") == len(report["checks"])
+    assert "PASSED" in (run.reports / "summary.md").read_text()
+    for path in run.reports.iterdir():
+        assert not KEY_MARKERS.search(path.read_text()), f"key material in {path.name}"
+
+
+@pytest.mark.parametrize("mutant,profile,expected_failures", [
+    ("verify-optional", "default", {"mode.client-auth-required", "reject.no-cert"}),
+    ("trust-any-ca", "default", TRUST | {"reject.missing-intermediate"}),
+    ("no-crl", "default", {"reject.revoked"}),
+    ("accept-ca-leaf", "strict", {"reject.ca-as-leaf"}),
+])
+def test_each_mistake_fails_exactly_the_checks_that_name_it(run_suite, mutant, profile, expected_failures):
+    run = run_suite("--reference-mutant", mutant, "--profile", profile)
+    assert run.exit_code == 1, run.output
+    assert run.failed == expected_failures
+
+
+def test_ignoring_verify_errors_fails_every_rejection_but_no_acceptance(run_suite):
+    run = run_suite("--reference-mutant", "ignore-verify-errors")
+    assert run.exit_code == 1
+    assert TRUST | {"reject.expired", "reject.revoked", "reject.eku-server-only"} <= run.failed
+    assert not {c for c in run.failed if c.startswith("accept.") or c == "reject.no-cert"}
+
+
+def test_policy_deviation_is_a_warning_in_the_default_profile(run_suite):
+    run = run_suite("--reference-mutant", "accept-ca-leaf")
+    assert run.exit_code == 0
+    assert run.verdicts("warn") == {"reject.ca-as-leaf"}
+
+
+def _one_line_and_fast(run, started, needle):
+    assert run.exit_code == UNTESTABLE_TARGET, run.output
+    assert time.monotonic() - started < 10
+    lines = [line for line in run.output.splitlines() if line.startswith("mtlsgate:")]
+    assert len(lines) == 1 and needle in lines[0], run.output
+    assert run.report["aborted"] and not run.report["checks"]
+    assert "ABORTED" in (run.reports / "summary.md").read_text()
+
+
+def test_nothing_listening_stops_the_run_in_seconds_with_one_line(run_suite):
+    started = time.monotonic()
+    run = run_suite("--target", "https://127.0.0.1:1")
+    _one_line_and_fast(run, started, "connection refused")
+
+
+def test_listener_that_never_asks_for_a_certificate_is_reported_as_such(run_suite, tmp_path):
+    ctx, ca_file = tls_without_client_auth(tmp_path)
+    with http_server(ctx) as port:
+        started = time.monotonic()
+        run = run_suite("--target", f"https://127.0.0.1:{port}", "--server-name", "mtlsgate.test",
+                        "--server-ca", str(ca_file))
+    _one_line_and_fast(run, started, "does not request client certificates")
+
+
+def test_reference_without_certificate_request_is_untestable(run_suite):
+    started = time.monotonic()
+    run = run_suite("--reference-mutant", "verify-none")
+    _one_line_and_fast(run, started, "does not request client certificates")
+
+
+def test_plain_http_port_is_reported_as_not_tls(run_suite):
+    with http_server() as port:
+        started = time.monotonic()
+        run = run_suite("--target", f"https://127.0.0.1:{port}")
+    _one_line_and_fast(run, started, "does not speak TLS")
+
+
+@pytest.fixture
+def served_reference(lab, tmp_path):
+    """The reference target as an *external* endpoint, with its trust material as files."""
+    files = lab.write(tmp_path / "pki")
+    ca = lab.client_root.write(tmp_path / "pki", "client-ca")
+    identity = lab.identity.write(tmp_path / "pki", "client")
+    revoked = lab.revoked.write(tmp_path / "pki", "revoked")
+    with run_reference(lab, tmp_path) as ref:
+        yield ref, files, ca, identity, revoked
+
+
+def test_external_flags_with_the_ca_key_run_every_check(run_suite, served_reference):
+    ref, files, ca, identity, revoked = served_reference
+    run = run_suite("--target", f"https://127.0.0.1:{ref.port}", "--server-name", ref.server_name,
+                    "--server-ca", str(files.server_ca), "--client-ca-cert", str(ca.cert), "--client-ca-key", str(ca.key),
+                    "--revoked-cert", str(revoked.cert), "--revoked-key", str(revoked.key))
+    assert run.exit_code == 0, run.output
+    skipped = {c["id"]: c["reason"] for c in run.report["checks"] if c["verdict"] == "skip"}
+    assert set(skipped) == {"reject.server-ca-issued"}  # the one check that needs the server CA key
+    assert "server certificate" in skipped["reject.server-ca-issued"]
+
+
+def test_external_flags_with_one_identity_skip_what_needs_the_ca_key(run_suite, served_reference):
+    ref, files, ca, identity, revoked = served_reference
+    run = run_suite("--target", f"https://127.0.0.1:{ref.port}", "--server-name", ref.server_name,
+                    "--server-ca", str(files.server_ca), "--client-cert", str(identity.cert),
+                    "--client-key", str(identity.key))
+    assert run.exit_code == 0, run.output
+    assert {"accept.valid-direct", "reject.no-cert", "reject.rogue-ca", "reject.self-signed",
+            "mode.client-auth-required"} <= run.verdicts("pass")
+    skips = [c for c in run.report["checks"] if c["verdict"] == "skip"]
+    assert skips and all(c["reason"].startswith("needs ") for c in skips)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--target", "ftp://example.test"], "expected reference, local:<lb> or an https:// URL"),
+    (["--target", "https://127.0.0.1:99999"], "--target"),
+    (["--profile", "no-such"], "unknown profile"),
+    (["--target", "https://127.0.0.1:1", "--client-cert", "/nonexistent.pem", "--client-key", "/nonexistent.key"],
+     "no such file"),
+    (["--target", "https://127.0.0.1:1", "--client-ca-cert", "/etc/hostname", "--client-ca-key", "/etc/hostname"],
+     "not a PEM or DER certificate"),
+])
+def test_bad_input_is_one_line_and_usage_error(run_suite, args, message):
+    run = run_suite(*args)
+    assert run.exit_code == 4
+    assert message in run.output and "Traceback" not in run.output
+
+
+def test_key_that_does_not_match_its_certificate(run_suite, lab, tmp_path):
+    identity = lab.identity.write(tmp_path, "client")
+    other = lab.revoked.write(tmp_path, "other")
+    run = run_suite("--target", "https://127.0.0.1:1", "--client-cert", str(identity.cert), "--client-key", str(other.key))
+    assert run.exit_code == 4 and "does not match" in run.output
