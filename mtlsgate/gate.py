@@ -26,6 +26,7 @@ from .outcome import Accepted, Outcome, RejectedTLS, Unreachable, describe, to_d
 from .pki import Credential, key_description, signature_hash_name
 from .probe import TLS_VERSIONS, Prober, Transport
 from .profiles import Profile
+from .profiles import load as load_profile
 from .targets import Target, TargetOptions, open_target
 from .targets.reference import ReferencePolicy
 
@@ -45,6 +46,7 @@ class CheckRecord:
     observed: str
     reason: str
     presents: str
+    profile: str = "default"
     outcome: dict[str, Any] | None = None
     baseline: dict[str, Any] | None = None
     certificate: dict[str, Any] | None = None
@@ -69,6 +71,7 @@ class TargetState:
     target: Target
     prober: Prober
     materials: Materials
+    profile: Profile
     baselines: dict[str, VersionBaseline] = field(default_factory=dict)
     credentials: dict[str, Credential | None] = field(default_factory=dict)
 
@@ -105,7 +108,7 @@ def certificate_summary(cred: Credential | None) -> dict[str, Any] | None:
 class Gate:
     """Owns the run's targets (started once, stopped at the end) and judges checks."""
 
-    def __init__(self, *, target_specs: list[str], options: TargetOptions, profile: Profile, workdir: Path,
+    def __init__(self, *, target_specs: list[str], options: TargetOptions, profile: Profile | None, workdir: Path,
                  pool: KeyPool, tls_versions: tuple[str, ...] = TLS_VERSIONS, probe_timeout: float = 5.0,
                  reference_policy: ReferencePolicy | None = None) -> None:
         self.target_specs = target_specs
@@ -117,6 +120,7 @@ class Gate:
         self.probe_timeout = probe_timeout
         self.reference_policy = reference_policy
         self.states: dict[str, TargetState] = {}
+        self.unavailable: dict[str, str] = {}  # targets whose LB binary is missing: their checks skip
         self._stack = contextlib.ExitStack()
         self.started_at = time.time()
 
@@ -126,13 +130,15 @@ class Gate:
         state = self.states.get(spec)
         if state is not None:
             return state
+        workdir = self.workdir / f"t{len(self.states)}"
         target = self._stack.enter_context(open_target(
-            spec, self.options, pool=self.pool, workdir=self.workdir / f"t{len(self.states)}",
-            profile=self.profile.name, reference_policy=self.reference_policy))
+            spec, self.options, pool=self.pool, workdir=workdir,
+            profile=self.profile.name if self.profile else None, reference_policy=self.reference_policy))
+        profile = self.profile or load_profile(target.profile)
         materials = Materials(pool=self.pool, client_ca=target.client_ca, identity=target.identity,
                               revoked=target.revoked, server_ca_key=target.server_ca_key,
-                              max_intermediates=self.profile.max_intermediates)
-        state = TargetState(target, Prober(self.workdir / f"t{len(self.states)}", target.server_ca), materials)
+                              max_intermediates=profile.max_intermediates)
+        state = TargetState(target, Prober(workdir, target.server_ca), materials, profile)
         self.states[spec] = state
         self._preflight(state)
         return state
@@ -187,13 +193,19 @@ class Gate:
         return state.credentials[check_id]
 
     def run_check(self, spec: str, tls_version: str, check_id: str) -> CheckRecord:
+        if spec in self.unavailable:
+            group, expect = ("mode", "reject") if check_id == MODE_CHECK else (catalogue.get(check_id).group,
+                                                                               catalogue.get(check_id).expect)
+            return CheckRecord(id=check_id, tls_version=tls_version, target=spec, group=group, expected=expect,
+                               presents="", verdict=SKIP, observed="not run", reason=self.unavailable[spec],
+                               profile=self.profile.name if self.profile else "default")
         state = self.start(spec)
         started = time.monotonic()
         if check_id == MODE_CHECK:
             return self._mode_record(state, tls_version, started)
         case = catalogue.get(check_id)
         base = dict(id=check_id, tls_version=tls_version, target=state.target.name, group=case.group,
-                    expected=case.expect, presents=case.presents)
+                    expected=case.expect, presents=case.presents, profile=state.profile.name)
         skip = self._skip_reason(state, tls_version, case.missing(state.materials))
         if skip:
             return CheckRecord(verdict=SKIP, observed="not run", reason=skip, **base)
@@ -201,7 +213,7 @@ class Gate:
         outcome = state.prober.probe(state.target.endpoint, cred,
                                      self.transport(state, tls_version, requests=case.requests))
         baseline = state.baselines[tls_version].valid
-        verdict = judge(check_id, case.expect, outcome, baseline, self.profile)
+        verdict = judge(check_id, case.expect, outcome, baseline, state.profile)
         if case.requests > 1 and verdict.status == PASS and "connections used: 1" not in outcome.evidence.detail:
             verdict = Verdict(FAIL, verdict.expected, verdict.observed,
                               f"the target did not keep the connection open ({outcome.evidence.detail})")
@@ -219,12 +231,12 @@ class Gate:
 
     def _mode_record(self, state: TargetState, tls_version: str, started: float) -> CheckRecord:
         base = dict(id=MODE_CHECK, tls_version=tls_version, target=state.target.name, group="mode",
-                    expected="reject", presents="no certificate (preflight)")
+                    expected="reject", presents="no certificate (preflight)", profile=state.profile.name)
         baseline = state.baselines[tls_version]
         if baseline.unsupported:
             return CheckRecord(verdict=SKIP, observed="not run", reason=baseline.unsupported, **base)
         # Preflight already stopped the run if no certificate was even requested.
-        verdict = judge(MODE_CHECK, "reject", baseline.none, baseline.valid, self.profile)
+        verdict = judge(MODE_CHECK, "reject", baseline.none, baseline.valid, state.profile)
         requested = baseline.facts is not None and baseline.facts.cert_requested
         with_valid = f"; with a valid one, {describe(baseline.valid)}" if baseline.valid else ""
         if verdict.status == PASS:

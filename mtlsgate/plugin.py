@@ -26,10 +26,20 @@ from .probe import TLS_VERSIONS
 from .profiles import load as load_profile
 from .report import RunInfo, counts, write_reports
 from .targets import TargetOptions, external_target, validate_spec
+from .targets.provision import TargetUnavailable, in_ci
 from .targets.reference import MUTANTS
 
 GATE_KEY = pytest.StashKey["RunState"]()
 RECORD_PROPERTY = "mtlsgate"
+ABORT_PROPERTY = "mtlsgate-aborted"
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    return config.pluginmanager.has_plugin("dsession")
 
 
 class PolicyWarning(UserWarning):
@@ -88,10 +98,11 @@ class RunState:
             revoked_cert=opt.revoked_cert, revoked_key=opt.revoked_key)
         try:
             self.targets = [validate_spec(t) for t in (opt.target or ["reference"])]
-            self.profile = load_profile(opt.profile or "default")
+            # No --profile: each target uses its own (local:caddy -> caddy.toml), else default.
+            self.profile = load_profile(opt.profile) if opt.profile else None
             for spec in self.targets:
                 if spec.startswith("https:"):
-                    external_target(spec, self.options, self.profile.name)  # reads and checks the files now
+                    external_target(spec, self.options, "default")  # reads and checks the files now
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
         if opt.probe_timeout <= 0 or opt.probe_timeout > 120:
@@ -115,6 +126,13 @@ class RunState:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
 
+    @property
+    def profile_name(self) -> str:
+        if self.profile is not None:
+            return self.profile.name
+        names = sorted({r["profile"] for r in self.records})  # per target; the records know (also under xdist)
+        return ", ".join(names) or "default"
+
     def target_infos(self) -> list[dict[str, Any]]:
         infos = []
         for spec in self.targets:
@@ -123,7 +141,7 @@ class RunState:
             if st is not None:
                 t = st.target
                 info.update(kind=t.kind, endpoint=f"{t.endpoint.host}:{t.endpoint.port}", server_name=t.server_name,
-                            description=t.description, can_mint=t.can_mint,
+                            description=t.description, can_mint=t.can_mint, profile=st.profile.name, **t.extra,
                             ca_names={v: list(b.facts.ca_names) for v, b in st.baselines.items() if b.facts})
             infos.append(info)
         return infos
@@ -153,6 +171,9 @@ class CheckRunner:
     def check(self, check_id: str) -> CheckRecord:
         if check_id != MODE_CHECK:
             catalogue.get(check_id)  # an unknown id is a bug in the suite, not a skip
+        if self._state.aborted:  # only under xdist: a worker's preflight stopped the run
+            self._node.user_properties.append((ABORT_PROPERTY, self._state.aborted))
+            pytest.skip(f"run stopped: {self._state.aborted}")
         record = self._state.ensure_gate().run_check(self.target, self.tls_version, check_id)
         self._node.user_properties.append((RECORD_PROPERTY, json.dumps(record.to_dict())))
         where = f"{check_id} [TLS {self.tls_version}] on {record.target}"
@@ -191,21 +212,27 @@ class RunHooks:
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
         """Start and preflight every target before the first check: a dead target stops the run here."""
         state = self.state
+        if _is_xdist_controller(session.config):
+            state.active = True  # workers run the checks and own the targets; the controller reports
+            return None
         if session.config.option.collectonly or not any("gate" in getattr(i, "fixturenames", ()) for i in session.items):
             return None
         state.active = True
         gate = state.ensure_gate()
         try:
             for spec in state.targets:
-                gate.start(spec)
+                try:
+                    gate.start(spec)
+                except TargetUnavailable as exc:
+                    if in_ci():
+                        raise UntestableTarget(f"{exc} (required under CI=true)") from None
+                    gate.unavailable[spec] = str(exc)
+                    self._line(session, f"mtlsgate: skipping {spec}: {exc}")
         except UntestableTarget as exc:
             state.aborted = str(exc)
-            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-            line = f"mtlsgate: {exc}"
-            if reporter is not None:
-                reporter.write_line(line, red=True, bold=True)
-            else:
-                print(line, file=sys.stderr)
+            self._line(session, f"mtlsgate: {exc}", red=True, bold=True)
+            if _is_xdist_worker(session.config):
+                return None  # the worker must keep serving its scheduler; each check reports the abort
             return True  # no check runs: their verdicts could not be trusted
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
@@ -213,6 +240,14 @@ class RunHooks:
             state.aborted = f"internal error while starting the targets: {type(exc).__name__}: {exc}"
             raise
         return None
+
+    @staticmethod
+    def _line(session: pytest.Session, line: str, **markup: bool) -> None:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line, **markup)
+        else:
+            print(line, file=sys.stderr)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":
@@ -222,13 +257,15 @@ class RunHooks:
                 record = json.loads(value)
                 if record not in self.state.records:
                     self.state.records.append(record)
+            elif name == ABORT_PROPERTY and self.state.aborted is None:
+                self.state.aborted = value
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         state = self.state
-        if not (state.active or state.records):
+        if not (state.active or state.records) or _is_xdist_worker(session.config):
             return
-        info = RunInfo(targets=state.target_infos(), profile=state.profile.name, started_at=state.started,
+        info = RunInfo(targets=state.target_infos(), profile=state.profile_name, started_at=state.started,
                        duration_s=time.time() - state.started, aborted=state.aborted,
                        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
         self.paths = write_reports(session.config.option.reports_dir, state.records, info)
@@ -244,7 +281,7 @@ class RunHooks:
         if state.aborted:
             terminalreporter.write_line(f"run stopped: {state.aborted}", red=True)
         ran = ", ".join(f"{n} {v}" for v, n in tally.items() if n) or "no check ran"
-        terminalreporter.write_line(f"profile {state.profile.name}: {ran} ({len(state.records)} checks)")
+        terminalreporter.write_line(f"profile {state.profile_name}: {ran} ({len(state.records)} checks)")
         for name, path in self.paths.items():
             terminalreporter.write_line(f"{name}: {path}")
 

@@ -40,7 +40,12 @@ class TargetOptions:
 
 def validate_spec(spec: str) -> str:
     """Reject a malformed ``--target`` before anything starts."""
-    if spec == "reference" or spec.startswith(LOCAL_PREFIX):
+    if spec == "reference":
+        return spec
+    if spec.startswith(LOCAL_PREFIX):
+        from .provision import parse_local
+
+        parse_local(spec[len(LOCAL_PREFIX):])
         return spec
     parse_url(spec)
     return spec
@@ -94,7 +99,7 @@ def external_target(spec: str, options: TargetOptions, profile: str) -> Target:
 
 
 @contextlib.contextmanager
-def open_target(spec: str, options: TargetOptions, *, pool: KeyPool, workdir: Path, profile: str,
+def open_target(spec: str, options: TargetOptions, *, pool: KeyPool, workdir: Path, profile: str | None,
                 reference_policy: ReferencePolicy | None = None) -> Iterator[Target]:
     """Start (if the suite runs it) and describe the target named by ``spec``."""
     if spec == "reference":
@@ -102,7 +107,8 @@ def open_target(spec: str, options: TargetOptions, *, pool: KeyPool, workdir: Pa
         files = pki.write(workdir / "reference-pki")
         with run_reference(pki, workdir, reference_policy or ReferencePolicy()) as ref:
             yield lab_target("reference", "reference", Endpoint(ref.host, ref.port), pki, files.server_ca,
-                             profile=profile, description="embedded reference target (strict mTLS proxy, pure Python)")
+                             profile=profile or "default",
+                             description="embedded reference target (strict mTLS proxy, pure Python)")
         return
     if spec.startswith(LOCAL_PREFIX):
         from .provision import run_local  # local LBs pull in subprocess management only when asked
@@ -110,7 +116,7 @@ def open_target(spec: str, options: TargetOptions, *, pool: KeyPool, workdir: Pa
         with run_local(spec[len(LOCAL_PREFIX):], pool=pool, workdir=workdir, profile=profile) as target:
             yield target
         return
-    yield external_target(spec, options, profile)
+    yield external_target(spec, options, profile or "default")
 
 
 def lab_target(name: str, kind: str, endpoint: Endpoint, pki: LabPKI, server_ca: Path, *, profile: str,

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ..profiles import fixtures_dir
+
 __all__ = [
     "LBS",
     "TEMPLATE_KEYS",
@@ -80,13 +82,8 @@ TEMPLATE_KEYS: tuple[str, ...] = (
     "apache_modules",
 )
 
-#: ``fixtures/targets`` of this checkout; ``MTLSGATE_TARGET_FIXTURES`` overrides it.
-FIXTURES_DIR = Path(
-    os.environ.get(
-        "MTLSGATE_TARGET_FIXTURES",
-        Path(__file__).resolve().parent.parent.parent / "fixtures" / "targets",
-    )
-)
+#: ``fixtures/targets`` (of the checkout, or installed); ``MTLSGATE_TARGET_FIXTURES`` overrides it.
+FIXTURES_DIR = Path(os.environ.get("MTLSGATE_TARGET_FIXTURES", fixtures_dir() / "targets"))
 
 _INSTALL_HINT = {
     "nginx": "apt-get install nginx",
