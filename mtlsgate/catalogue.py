@@ -9,8 +9,8 @@ that reason, never a silent pass.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import hashes
 from . import catalogue
 from .catalogue import Materials
 from .errors import UntestableTarget
-from .handshake import HandshakeFacts, inspect_handshake
 from .expect import FAIL, PASS, SKIP, UNSUPPORTED, Verdict, judge, observe
+from .handshake import HandshakeFacts, inspect_handshake
 from .keypool import KeyPool
 from .outcome import Accepted, Outcome, RejectedTLS, Unreachable, describe, to_dict
 from .pki import Credential, key_description, signature_hash_name
@@ -178,7 +178,7 @@ class Gate:
             if observe(none, good).result == "accepted" and not baseline.facts.cert_requested:
                 raise UntestableTarget(
                     f"target {target.name} does not request client certificates over TLS {version}: a client "
-                    f"without one got {describe(none)}" + (f", like a valid client" if good else ""))
+                    f"without one got {describe(none)}" + (", like a valid client" if good else ""))
             if good is not None and observe(good, None).result != "accepted":
                 raise UntestableTarget(
                     f"target {target.name} rejects a valid client over TLS {version} ({describe(good)}): "

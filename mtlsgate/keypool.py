@@ -13,12 +13,11 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Union
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 KEY_TYPES = ("rsa1024", "rsa2048", "rsa3072", "rsa4096", "p256", "p384", "p521", "ed25519")
 

@@ -7,7 +7,7 @@ failure depends on the check (see :mod:`mtlsgate.expect`).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class Unreachable:
     kind = "unreachable"
 
 
-Outcome = Union[Accepted, RejectedTLS, RejectedEOF, RejectedHTTP, Misdirected, Unreachable]
+Outcome = Accepted | RejectedTLS | RejectedEOF | RejectedHTTP | Misdirected | Unreachable
 
 REJECTIONS = (RejectedTLS, RejectedEOF, RejectedHTTP, Misdirected)
 

@@ -16,9 +16,9 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -107,7 +107,7 @@ class CertSpec:
 
     @classmethod
     def ca_spec(cls, cn: str, *, key: str = "p256", key_slot: int = 0, path_length: int | None = None,
-                **changes: object) -> "CertSpec":
+                **changes: object) -> CertSpec:
         """The usual shape of a CA certificate (critical CA:TRUE, keyCertSign, no EKU)."""
         base = cls(
             subject=(("O", "mtlsgate"), ("CN", cn)),
@@ -121,7 +121,7 @@ class CertSpec:
         )
         return base.replace(**changes) if changes else base
 
-    def replace(self, **changes: object) -> "CertSpec":
+    def replace(self, **changes: object) -> CertSpec:
         from dataclasses import replace
 
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -181,7 +181,7 @@ class Credential:
             enc = serialization.NoEncryption()
         return pkcs12.serialize_key_and_certificates(name, self.key, self.cert, list(self.chain) or None, enc)
 
-    def write(self, directory: Path, stem: str) -> "CredentialFiles":
+    def write(self, directory: Path, stem: str) -> CredentialFiles:
         """Write ``stem.crt`` (leaf + chain) and ``stem.key`` (0600) into ``directory``."""
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         cert_path = directory / f"{stem}.crt"
@@ -198,7 +198,7 @@ class CredentialFiles:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _general_name(entry: str) -> x509.GeneralName:

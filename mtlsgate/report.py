@@ -12,9 +12,10 @@ import os
 import platform
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from . import __version__
 
@@ -43,7 +44,7 @@ def build_json(records: list[dict[str, Any]], info: RunInfo) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "mtlsgate", "version": __version__, "python": platform.python_version()},
-        "started_at": dt.datetime.fromtimestamp(info.started_at, dt.timezone.utc).isoformat(),
+        "started_at": dt.datetime.fromtimestamp(info.started_at, dt.UTC).isoformat(),
         "duration_s": round(info.duration_s, 3),
         "profile": info.profile,
         "targets": info.targets,

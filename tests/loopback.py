@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import ssl
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import trustme
 

@@ -44,7 +44,7 @@ def test_signature_hashes_including_legacy_ones_signed_by_openssl(pool, digest):
 
 def test_validity_is_relative_to_now(pool, root):
     cred = issue(CertSpec(not_before=dt.timedelta(days=-3), not_after=dt.timedelta(days=-1)), root, pool=pool)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     assert cred.cert.not_valid_after_utc < now
     assert now - cred.cert.not_valid_before_utc > dt.timedelta(days=2)
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from loopback import http_server, tls_without_client_auth
 
 from mtlsgate.outcome import Accepted, Evidence, RejectedEOF, RejectedHTTP, RejectedTLS, Unreachable
 from mtlsgate.probe import Endpoint, Prober, Transport, alert_name, body_marker, classify_response, parse_echo
 from mtlsgate.targets.reference import run_reference
-
-from loopback import http_server, tls_without_client_auth
 
 
 @pytest.fixture(scope="module")

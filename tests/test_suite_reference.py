@@ -10,11 +10,10 @@ import re
 import time
 
 import pytest
+from loopback import http_server, tls_without_client_auth
 
 from mtlsgate.errors import UNTESTABLE_TARGET
 from mtlsgate.targets.reference import run_reference
-
-from loopback import http_server, tls_without_client_auth
 
 TRUST = {"reject.rogue-ca", "reject.rogue-same-name", "reject.self-signed", "reject.server-ca-issued"}
 KEY_MARKERS = re.compile(r"PRIVATE KEY|BEGIN (RSA|EC|ENCRYPTED) ")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import UsageError
 from ..keypool import KeyPool

@@ -70,7 +70,7 @@ class LabPKI:
 
     @classmethod
     def create(cls, pool: KeyPool, server_name: str = LAB_SERVER_NAME,
-               alt_server_name: str = LAB_ALT_SERVER_NAME) -> "LabPKI":
+               alt_server_name: str = LAB_ALT_SERVER_NAME) -> LabPKI:
         server_ca = trustme.CA(key_type=trustme.KeyType.ECDSA, organization_name="mtlsgate lab server CA")
         server_leaf = server_ca.issue_cert(server_name, alt_server_name, "localhost", "127.0.0.1", "::1")
         key = serialization.load_pem_private_key(server_ca.private_key_pem.bytes(), password=None)
@@ -102,7 +102,7 @@ class LabPKI:
             rogue_root=rogue,
         )
 
-    def write(self, directory: Path) -> "LabFiles":
+    def write(self, directory: Path) -> LabFiles:
         """Everything an LB config points at, as files (keys 0600 in a 0700 directory)."""
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         files = LabFiles(
