@@ -73,9 +73,50 @@ def _serve(parser: argparse.ArgumentParser) -> Runner:
     return run
 
 
+def _probe(parser: argparse.ArgumentParser) -> Runner:
+    parser.add_argument("url", help="https://HOST[:PORT][/path]")
+    parser.add_argument("--server-name", help="SNI and Host (default: the URL's host)")
+    parser.add_argument("--server-ca", help="PEM file that verifies the server certificate (default: system store)")
+    parser.add_argument("--cert", help="client certificate (leaf first, then chain); omit to present none")
+    parser.add_argument("--key", help="its private key")
+    parser.add_argument("--tls-version", choices=("1.2", "1.3"), default="1.3")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds for each step (default 5)")
+
+    def run(args: argparse.Namespace) -> int:
+        import tempfile
+        from pathlib import Path
+
+        from .loading import load_credential
+        from .outcome import Unreachable, describe
+        from .probe import Prober, Transport
+        from .targets import parse_url
+
+        endpoint = parse_url(args.url, flag="probe")
+        if bool(args.cert) != bool(args.key):
+            raise UsageError("--cert and --key go together")
+        if args.server_ca and not Path(args.server_ca).is_file():
+            raise UsageError(f"--server-ca {args.server_ca}: no such file")
+        if not 0 < args.timeout <= 120:
+            raise UsageError("--timeout must be between 0 and 120 seconds")
+        credential = load_credential(Path(args.cert), Path(args.key), "client") if args.cert else None
+        path = "/" + args.url.split("://", 1)[1].partition("/")[2]
+        with tempfile.TemporaryDirectory(prefix="mtlsgate-probe-") as tmp:
+            prober = Prober(Path(tmp), Path(args.server_ca) if args.server_ca else None)
+            outcome = prober.probe(endpoint, credential, Transport(
+                tls_version=args.tls_version, server_name=args.server_name or endpoint.host, path=path,
+                timeout=args.timeout))
+        print(describe(outcome))
+        if outcome.evidence.detail:
+            print(f"  detail: {outcome.evidence.detail}")
+        return 1 if isinstance(outcome, Unreachable) else 0
+
+    return run
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] = {
     "echo-backend": ("answer every request with the request's method, path and headers as JSON", _echo_backend),
     "serve": ("run the embedded reference target in the foreground, with its PKI written to --dir", _serve),
+    "probe": ("one attempt against a URL with an optional client certificate; prints what happened", _probe),
 }
 
 

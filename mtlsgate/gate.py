@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives import hashes
 from . import catalogue
 from .catalogue import Materials
 from .errors import UntestableTarget
-from .expect import FAIL, PASS, SKIP, UNSUPPORTED, Verdict, judge, observe
+from .expect import FAIL, PASS, SKIP, Verdict, judge, observe
 from .handshake import HandshakeFacts, inspect_handshake
 from .keypool import KeyPool
-from .outcome import Accepted, Outcome, RejectedTLS, Unreachable, describe, to_dict
+from .outcome import Outcome, RejectedTLS, Unreachable, describe, to_dict
 from .pki import Credential, key_description, signature_hash_name
 from .probe import TLS_VERSIONS, Prober, Transport
 from .profiles import Profile
@@ -260,4 +260,4 @@ def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 2)
 
 
-__all__ = ["Gate", "CheckRecord", "MODE_CHECK", "UNSUPPORTED", "Accepted"]
+__all__ = ["Gate", "CheckRecord", "MODE_CHECK"]

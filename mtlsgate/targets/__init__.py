@@ -51,16 +51,17 @@ def validate_spec(spec: str) -> str:
     return spec
 
 
-def parse_url(spec: str) -> Endpoint:
+def parse_url(spec: str, flag: str = "--target") -> Endpoint:
+    expected = "expected reference, local:<lb> or an https:// URL" if flag == "--target" else "expected an https:// URL"
     try:
         url = urllib.parse.urlsplit(spec)
         port = url.port or 443
     except ValueError as exc:
-        raise UsageError(f"--target {spec}: {exc}") from None
+        raise UsageError(f"{flag} {spec}: {exc}") from None
     if url.scheme != "https" or not url.hostname:
-        raise UsageError(f"--target {spec}: expected reference, local:<lb> or an https:// URL")
+        raise UsageError(f"{flag} {spec}: {expected}")
     if not 0 < port < 65536:
-        raise UsageError(f"--target {spec}: port out of range")
+        raise UsageError(f"{flag} {spec}: port out of range")
     return Endpoint(url.hostname, port)
 
 
