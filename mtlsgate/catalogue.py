@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .keypool import KeyPool
@@ -22,7 +23,19 @@ NEEDS_TEXT = {
     "identity": "a valid client identity (--client-cert/--client-key) or the client CA key",
     "revoked": "an identity the target's CRL revokes (--revoked-cert/--revoked-key)",
     "server_ca_key": "the key of the CA that issued the server certificate",
+    "intermediates": "a client CA that may issue intermediates (this one has pathLen 0)",
+    "md5_signer": "an RSA client CA, or one that may issue an RSA intermediate (MD5 needs an RSA signer; "
+                  "this CA has pathLen 0)",
 }
+
+
+def allows_intermediates(ca: Credential) -> bool:
+    """False for a CA whose basicConstraints say pathLen 0: no intermediate below it can be valid."""
+    try:
+        bc = ca.cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return True
+    return bc.path_length != 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +52,12 @@ class Materials:
     def has(self, need: str) -> bool:
         if need == "identity":
             return self.identity is not None or self.client_ca is not None
+        # Without a client CA the "client_ca" need already names what is missing.
+        if need == "intermediates":
+            return self.client_ca is None or allows_intermediates(self.client_ca)
+        if need == "md5_signer":
+            return self.client_ca is None or isinstance(self.client_ca.key, rsa.RSAPrivateKey) \
+                or allows_intermediates(self.client_ca)
         return getattr(self, need) is not None
 
     @property
@@ -190,7 +209,7 @@ CASES: tuple[Case, ...] = (
     Case("accept.valid-direct", "accept", "a valid leaf issued directly by the client CA", "accept",
          _valid_direct, needs=("identity",)),
     Case("accept.valid-intermediate", "accept", "a valid leaf under an intermediate, chain sent", "accept",
-         _valid_intermediate),
+         _valid_intermediate, needs=("client_ca", "intermediates")),
     Case("accept.rsa-2048", "accept", "a valid RSA-2048 leaf", "accept", _under_ca("accept.rsa-2048", key="rsa2048")),
     Case("accept.ecdsa-p384", "accept", "a valid ECDSA P-384 leaf", "accept",
          _under_ca("accept.ecdsa-p384", key="p384")),
@@ -211,7 +230,7 @@ CASES: tuple[Case, ...] = (
     Case("reject.not-yet-valid", "validity", "a leaf valid from tomorrow", "reject",
          _under_ca("reject.not-yet-valid", not_before=dt.timedelta(days=1), not_after=dt.timedelta(days=30))),
     Case("reject.expired-intermediate", "validity", "a valid leaf under an expired intermediate, chain sent",
-         "reject", _expired_intermediate),
+         "reject", _expired_intermediate, needs=("client_ca", "intermediates")),
     # purpose
     Case("reject.eku-server-only", "purpose", "a leaf whose EKU is serverAuth only", "reject",
          _under_ca("reject.eku-server-only", eku=("serverAuth",))),
@@ -222,21 +241,21 @@ CASES: tuple[Case, ...] = (
          "reject", _under_ca("reject.ca-as-leaf", ca=True,
                              key_usage=frozenset({"digital_signature", "key_cert_sign"}))),
     Case("reject.pathlen-violation", "purpose", "a leaf two CAs below an intermediate with pathLen 0", "reject",
-         _pathlen_violation),
+         _pathlen_violation, needs=("client_ca", "intermediates")),
     Case("reject.unknown-critical-extension", "purpose", "a leaf with an unknown critical extension", "reject",
          _under_ca("reject.unknown-critical-extension", extensions=(unknown_critical_extension(),))),
     # algorithm
     Case("reject.sha1-signature", "algorithm", "a leaf signed with SHA-1", "reject",
          _legacy_signed("reject.sha1-signature", "sha1")),
     Case("reject.md5-signature", "algorithm", "a leaf signed with MD5", "reject",
-         _legacy_signed("reject.md5-signature", "md5")),
+         _legacy_signed("reject.md5-signature", "md5"), needs=("client_ca", "md5_signer")),
     Case("reject.rsa-1024", "algorithm", "a leaf with an RSA-1024 key", "reject",
          _under_ca("reject.rsa-1024", key="rsa1024")),
     # chain
     Case("reject.missing-intermediate", "chain", "a leaf sent alone, its intermediate unknown to the target",
          "reject", _missing_intermediate),
     Case("reject.too-deep", "chain", "a leaf below more intermediates than the profile allows, chain sent",
-         "reject", _too_deep),
+         "reject", _too_deep, needs=("client_ca", "intermediates")),
     # revocation
     Case("reject.revoked", "revocation", "an identity the target's CRL revokes", "reject", _revoked,
          needs=("revoked",)),

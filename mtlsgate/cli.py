@@ -113,10 +113,91 @@ def _probe(parser: argparse.ArgumentParser) -> Runner:
     return run
 
 
+def _kit(parser: argparse.ArgumentParser) -> Runner:
+    from .kit import MODERN_KEYS, PROFILES
+    from .targets.local import LBS
+
+    parser.add_argument("dir", metavar="DIR", help="where to write the kit (empty or new); with --emit-config, the kit")
+    parser.add_argument("--profile", default="modern", choices=PROFILES,
+                        help="modern (default): today's certificates; seed: the guide's recipe, reproduced exactly")
+    parser.add_argument("--cn", default="www.test.com", help="the server's host name or IP (default www.test.com)")
+    parser.add_argument("--san", action="append", default=[], metavar="NAME",
+                        help="another name for the server certificate (dns:NAME, ip:ADDR, or bare); repeatable (modern)")
+    parser.add_argument("--key", default=None, choices=MODERN_KEYS, help="key type (modern; default p256)")
+    parser.add_argument("--p12-password", default=None, metavar="PW",
+                        help="client.p12 password (visible to other users in ps; prefer MTLSGATE_P12_PASSWORD or the prompt)")
+    parser.add_argument("--emit-config", default=None, choices=LBS, metavar="LB",
+                        help=f"write the listener configuration for the kit in DIR ({', '.join(LBS)})")
+    parser.add_argument("--listen", default="127.0.0.1:8443", help="with --emit-config: HOST:PORT of the listener")
+    parser.add_argument("--backend", default="127.0.0.1:9000", help="with --emit-config: HOST:PORT to forward to")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        if args.emit_config:
+            from .emit import emit_config
+
+            emitted = emit_config(args.emit_config, Path(args.dir), listen=parse_listen(args.listen),
+                                  backend=parse_listen(args.backend))
+            for path in emitted.files:
+                print(f"wrote {path}")
+            print(f"start it with: {emitted.start}")
+            return 0
+        from .kit import KitOptions, make_kit, p12_password
+
+        if args.profile == "seed" and (args.key or args.san):
+            raise UsageError("--key and --san apply to the modern profile; the seed recipe is RSA-2048 with a CN only")
+        password, saved = p12_password(args.p12_password, Path(args.dir))
+        result = make_kit(Path(args.dir), KitOptions(profile=args.profile, cn=args.cn, sans=tuple(args.san),
+                                                     key=args.key or "p256", p12_password=password))
+        if saved is not None:
+            saved()
+        m = result.manifest
+        print(f"{m.profile} kit for {m.server_name} in {result.directory}: kit.json, UPLOAD.md")
+        for role, rel in m.files.items():
+            print(f"  {role:14} {rel}")
+        if result.warnings:
+            print("warning: the seed recipe makes certificates that are dated:", file=sys.stderr)
+            for line in result.warnings:
+                print(f"  - {line}", file=sys.stderr)
+            print("  `mtlsgate lint` explains each; the modern profile (the default) avoids them.", file=sys.stderr)
+        return 0
+
+    return run
+
+
+def _lint(parser: argparse.ArgumentParser) -> Runner:
+    from .lint import SEVERITIES
+
+    parser.add_argument("files", nargs="+", metavar="FILE", help="certificates, keys, chains, PKCS#12, CRLs (PEM or DER)")
+    parser.add_argument("--fail-on", default="error", choices=SEVERITIES,
+                        help="exit 1 when a finding is at or above this severity (default error)")
+    parser.add_argument("--format", default="text", choices=("text", "json"))
+    parser.add_argument("--p12-password", default=None, metavar="PW",
+                        help="password of PKCS#12 files (or MTLSGATE_P12_PASSWORD)")
+
+    def run(args: argparse.Namespace) -> int:
+        import json
+        import os
+        from pathlib import Path
+
+        from .lint import at_or_above, format_text, lint_paths, to_json
+
+        password = args.p12_password if args.p12_password is not None else os.environ.get("MTLSGATE_P12_PASSWORD")
+        paths = [Path(f) for f in args.files]
+        findings = lint_paths(paths, p12_password=password.encode() if password else None)
+        print(json.dumps(to_json(findings, paths), indent=2) if args.format == "json" else format_text(findings, paths))
+        return 1 if at_or_above(findings, args.fail_on) else 0
+
+    return run
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] = {
     "echo-backend": ("answer every request with the request's method, path and headers as JSON", _echo_backend),
     "serve": ("run the embedded reference target in the foreground, with its PKI written to --dir", _serve),
     "probe": ("one attempt against a URL with an optional client certificate; prints what happened", _probe),
+    "kit": ("make the seed guide's certificates (--profile seed) or today's (modern), with kit.json and UPLOAD.md", _kit),
+    "lint": ("find what is wrong with certificates, keys, chains, PKCS#12 and CRLs before you upload them", _lint),
 }
 
 

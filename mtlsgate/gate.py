@@ -183,6 +183,17 @@ class Gate:
                 raise UntestableTarget(
                     f"target {target.name} rejects a valid client over TLS {version} ({describe(good)}): "
                     "is the client CA the one the target trusts?")
+            # The identity the user hands out (a kit's client.crt) must work too, not only the
+            # one the suite minted: a SHA-1 client certificate fails here, not in production.
+            ready = target.identity
+            if good is not None and ready is not None and ready is not valid:
+                got = state.prober.probe(target.endpoint, ready, transport)
+                if observe(got, good).result != "accepted":
+                    raise UntestableTarget(
+                        f"target {target.name} rejects a valid client over TLS {version}: the given identity "
+                        f"{ready.cert.subject.rfc4514_string()} ({key_description(ready.cert.public_key())}, "
+                        f"{signature_hash_name(ready.cert) or 'EdDSA'}-signed) got {describe(got)}, while one the "
+                        f"suite minted under the same CA got {describe(good)}; run mtlsgate lint on it")
         if tested == 0:
             raise UntestableTarget(f"target {target.name} speaks neither TLS {' nor '.join(self.tls_versions)}")
 

@@ -22,6 +22,7 @@ from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
 from .expect import FAIL, PASS, SKIP, UNSUPPORTED, WARN
 from .gate import MODE_CHECK, CheckRecord, Gate
 from .keypool import KeyPool
+from .kitfile import load_kit
 from .probe import TLS_VERSIONS
 from .profiles import load as load_profile
 from .report import RunInfo, counts, write_reports
@@ -58,6 +59,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--client-key", default=None, type=Path, help="its private key")
     g.addoption("--revoked-cert", default=None, type=Path, help="a client certificate the target's CRL revokes")
     g.addoption("--revoked-key", default=None, type=Path, help="its private key")
+    g.addoption("--kit", default=None, type=Path, metavar="DIR",
+                help="trust material from a kit made by `mtlsgate kit` (kit.json); with local:<lb>, "
+                     "the LB is provisioned with the kit instead of the lab PKI")
     g.addoption("--profile", default=None, help="expectation profile: a name in fixtures/profiles/ or a .toml file")
     g.addoption("--tls-version", action="append", choices=TLS_VERSIONS, default=None,
                 help="TLS version(s) to test (default: 1.2 and 1.3)")
@@ -92,12 +96,16 @@ class RunState:
         self.workdir: Path | None = None
         self.active = False
         opt = config.option
-        self.options = TargetOptions(
-            server_name=opt.server_name, server_ca=opt.server_ca, client_ca_cert=opt.client_ca_cert,
-            client_ca_key=opt.client_ca_key, client_cert=opt.client_cert, client_key=opt.client_key,
-            revoked_cert=opt.revoked_cert, revoked_key=opt.revoked_key)
         try:
+            kit = load_kit(opt.kit) if opt.kit is not None else None
+            self.options = TargetOptions(
+                server_name=opt.server_name, server_ca=opt.server_ca, client_ca_cert=opt.client_ca_cert,
+                client_ca_key=opt.client_ca_key, client_cert=opt.client_cert, client_key=opt.client_key,
+                revoked_cert=opt.revoked_cert, revoked_key=opt.revoked_key, kit=kit)
             self.targets = [validate_spec(t) for t in (opt.target or ["reference"])]
+            if kit is not None and "reference" in self.targets:
+                raise UsageError("--kit needs --target local:<lb> (provisioned with the kit) or --target https://...; "
+                                 "the reference target uses its own PKI")
             # No --profile: each target uses its own (local:caddy -> caddy.toml), else default.
             self.profile = load_profile(opt.profile) if opt.profile else None
             for spec in self.targets:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..keypool import KeyPool
+from ..kitfile import Kit
 from ..loading import load_credential
 from ..probe import Endpoint
 from .base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabPKI, Target
@@ -36,6 +37,7 @@ class TargetOptions:
     revoked_key: Path | None = None
     alt_server_name: str | None = None
     echo_backend: bool = False
+    kit: Kit | None = None  # --kit: trust material from a kit; explicit options above win
 
 
 def validate_spec(spec: str) -> str:
@@ -81,21 +83,29 @@ def external_target(spec: str, options: TargetOptions, profile: str) -> Target:
                       "--client-ca-cert and --client-ca-key")
     identity = _pair(options.client_cert, options.client_key, "client", "--client-cert and --client-key")
     revoked = _pair(options.revoked_cert, options.revoked_key, "revoked client", "--revoked-cert and --revoked-key")
+    kit, server_ca_key = options.kit, None
+    if kit is not None:
+        client_ca = client_ca or kit.client_ca
+        identity = identity or kit.identity
+        revoked = revoked or kit.revoked
+        server_ca_key = kit.server_ca
     # An IP address as server name sends no SNI but is still checked against the certificate.
-    server_name = options.server_name or endpoint.host
+    server_name = options.server_name or (kit.server_name if kit else None) or endpoint.host
     return Target(
         name=spec,
         kind="external",
         endpoint=endpoint,
         server_name=server_name,
-        server_ca=options.server_ca,
+        server_ca=options.server_ca or (kit.server_ca_cert if kit else None),
         client_ca=client_ca,
         identity=identity,
         revoked=revoked,
+        server_ca_key=server_ca_key,
         alt_server_name=options.alt_server_name,
         echo_backend=options.echo_backend,
         profile=profile,
-        description=f"external endpoint {endpoint.host}:{endpoint.port}",
+        description=f"external endpoint {endpoint.host}:{endpoint.port}"
+                    + (f", kit {kit.directory} ({kit.manifest.profile})" if kit else ""),
     )
 
 
@@ -114,7 +124,8 @@ def open_target(spec: str, options: TargetOptions, *, pool: KeyPool, workdir: Pa
     if spec.startswith(LOCAL_PREFIX):
         from .provision import run_local  # local LBs pull in subprocess management only when asked
 
-        with run_local(spec[len(LOCAL_PREFIX):], pool=pool, workdir=workdir, profile=profile) as target:
+        with run_local(spec[len(LOCAL_PREFIX):], pool=pool, workdir=workdir, profile=profile,
+                       kit=options.kit) as target:
             yield target
         return
     yield external_target(spec, options, profile or "default")

@@ -53,6 +53,7 @@ __all__ = [
     "variants",
     "lb_version",
     "render",
+    "render_config",
     "run_lb",
 ]
 
@@ -362,6 +363,13 @@ def _keys_for(files: LBFiles, workdir: Path, host: str, port: int, alt_port: int
         "run_group": group,
         "apache_modules": _apache_modules_dir() or "/usr/lib/apache2/modules",
     }
+
+
+def render_config(lb: str, variant: str, files: LBFiles, outdir: Path, *, host: str, port: int,
+                  alt_port: int) -> list[Path]:
+    """Render ``variant`` for ``files`` into ``outdir`` (what ``run_lb`` starts, and ``mtlsgate kit --emit-config`` writes)."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    return render(lb, variant, _keys_for(files, outdir, host, port, alt_port), outdir)
 
 
 def _command(lb: str, binary: str, conf: Path, workdir: Path) -> list[str]:

