@@ -11,16 +11,17 @@ from pathlib import Path
 
 from .errors import UsageError
 from .kitfile import load_kit
-from .targets.local import LBS, render_config
+from .targets.local import LBS, binary_for, render_config
 from .targets.provision import kit_lb_files
 
 START_COMMANDS = {
-    "nginx": "nginx -p {dir}/ -c {conf} -g 'daemon off;'",
-    "haproxy": "haproxy -db -f {conf}",
-    "apache": "apache2 -X -d {dir} -f {conf}",
-    "caddy": "caddy run --config {conf} --adapter caddyfile",
-    "traefik": "traefik --configFile={conf}",
+    "nginx": "{bin} -p {dir}/ -c {conf} -g 'daemon off;'",
+    "haproxy": "{bin} -db -f {conf}",
+    "apache": "{bin} -X -d {dir} -f {conf}",
+    "caddy": "{bin} run --config {conf} --adapter caddyfile",
+    "traefik": "{bin} --configFile={conf}",
 }
+_DEFAULT_BINARIES = {"nginx": "nginx", "haproxy": "haproxy", "apache": "apache2", "caddy": "caddy", "traefik": "traefik"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ def emit_config(lb: str, kit_dir: Path, *, listen: tuple[str, int], backend: tup
     files = kit_lb_files(kit, outdir, backend_host=backend[0], backend_port=backend[1])
     host, port = listen
     paths = render_config(lb, "correct", files, outdir, host=host, port=port, alt_port=port + 1)
-    return Emitted(paths, START_COMMANDS[lb].format(dir=outdir, conf=paths[0]))
+    binary = binary_for(lb) or _DEFAULT_BINARIES[lb]
+    return Emitted(paths, START_COMMANDS[lb].format(bin=binary, dir=outdir, conf=paths[0]))
 
 
 __all__ = ["emit_config", "Emitted", "START_COMMANDS"]

@@ -1,0 +1,128 @@
+"""Kits on the real load balancers: the suite provisions each local LB with a kit (``--kit`` +
+``local:<lb>``), and each LB is started from ``mtlsgate kit --emit-config`` and tested as an
+external target, the way an operator would.
+
+Modern kit: the suite passes on every LB. Seed kit: OpenSSL-based LBs (nginx, HAProxy, Apache)
+refuse to load its SHA-1 server certificate ("ca md too weak" at Debian's security level 2);
+Go-based ones (Caddy, Traefik) start but reject its SHA-1 client certificate, which the
+preflight reports as "rejects a valid client" (exit 69).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mtlsgate.echo import run_echo
+from mtlsgate.errors import UNTESTABLE_TARGET
+from mtlsgate.targets import local
+from mtlsgate.targets.local import LBS, binary_for
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "kit-lb-p12"
+OPENSSL_LBS = {"nginx", "haproxy", "apache"}
+CRL_CAPABLE = {"nginx", "haproxy", "apache"}
+
+
+def _skip_if_missing(lb: str) -> None:
+    if binary_for(lb) is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{lb} is required under CI=true")
+        pytest.skip(f"{lb} not installed")
+
+
+@pytest.fixture(scope="module")
+def kits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("lbkits")
+    out = {}
+    for profile in ("seed", "modern"):
+        proc = subprocess.run([sys.executable, "-m", "mtlsgate", "kit", str(base / profile), "--profile", profile,
+                               "--p12-password", PASSWORD], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0 and profile == "seed" and "openssl" in proc.stderr:
+            continue
+        assert proc.returncode == 0, proc.stderr
+        out[profile] = base / profile
+    return out
+
+
+@pytest.mark.parametrize("lb", LBS)
+def test_modern_kit_passes_on_each_local_lb(lb: str, kits: dict[str, Path], run_suite) -> None:  # type: ignore[no-untyped-def]
+    _skip_if_missing(lb)
+    run = run_suite(f"--kit={kits['modern']}", "--target", f"local:{lb}")
+    assert run.exit_code == 0, run.output[-3000:]
+    report = run.report
+    assert report["targets"][0]["description"].endswith("kit " + str(kits["modern"].resolve()) + " (modern)")
+    assert run.verdicts("pass") >= {"accept.valid-direct", "reject.no-cert", "reject.rogue-ca",
+                                     "reject.rogue-same-name", "reject.server-ca-issued", "reject.expired"}
+    if lb in CRL_CAPABLE:
+        assert "reject.revoked" in run.verdicts("pass")  # the kit's CRL revokes the kit's revoked identity
+    skipped = {c["id"]: c["reason"] for c in report["checks"] if c["verdict"] == "skip"}
+    assert set(skipped) <= {"accept.valid-intermediate", "reject.expired-intermediate", "reject.pathlen-violation",
+                            "reject.too-deep", "reject.md5-signature"}
+    assert all("pathLen 0" in reason for reason in skipped.values())
+
+
+@pytest.mark.parametrize("lb", LBS)
+def test_seed_kit_on_each_local_lb_is_reported_untestable(lb: str, kits: dict[str, Path], run_suite) -> None:  # type: ignore[no-untyped-def]
+    _skip_if_missing(lb)
+    if "seed" not in kits:
+        pytest.skip("the seed profile needs the openssl command line")
+    run = run_suite(f"--kit={kits['seed']}", "--target", f"local:{lb}")
+    assert run.exit_code == UNTESTABLE_TARGET, run.output[-3000:]
+    if lb in OPENSSL_LBS:
+        assert "did not start" in run.output
+        expected = {"nginx": "ca md too weak", "haproxy": "unable to load SSL certificate", "apache": "apache"}[lb]
+        assert expected in run.output
+    else:
+        assert "rejects a valid client" in run.output and "sha1-signed" in run.output
+    assert run.report["checks"] == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("lb", LBS)
+def test_emitted_config_runs_and_passes_as_an_external_target(lb: str, kits: dict[str, Path], run_suite) -> None:  # type: ignore[no-untyped-def]
+    _skip_if_missing(lb)
+    kit = kits["modern"]
+    port = _free_port()
+    with run_echo() as echo:
+        proc = subprocess.run([sys.executable, "-m", "mtlsgate", "kit", "--emit-config", lb, str(kit), "--listen",
+                               f"127.0.0.1:{port}", "--backend", f"{echo.host}:{echo.port}"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        start = next(line for line in proc.stdout.splitlines() if line.startswith("start it with: "))
+        command = shlex.split(start.removeprefix("start it with: "))
+        workdir = kit / "config" / lb
+        workdir.chmod(0o755)  # Apache's children run unprivileged when started as root
+        kit.chmod(0o711)
+        log = (workdir / "run.log").open("wb")
+        lb_proc = subprocess.Popen(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env=local._environment(lb, workdir), start_new_session=True)
+        try:
+            server_der = local._server_der(kit / "server" / "server.crt")
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and lb_proc.poll() is None:
+                if local._probe_ready("127.0.0.1", port, "www.test.com", server_der):
+                    break
+                time.sleep(0.1)
+            assert lb_proc.poll() is None, (workdir / "run.log").read_text()[-2000:]
+            run = run_suite(f"--kit={kit}", "--target", f"https://127.0.0.1:{port}", "--profile", lb)
+            assert run.exit_code == 0, run.output[-3000:]
+            assert "accept.valid-direct" in run.verdicts("pass") and "reject.no-cert" in run.verdicts("pass")
+            if lb in CRL_CAPABLE:
+                assert "reject.revoked" in run.verdicts("pass")
+        finally:
+            local._stop(lb_proc)
+            log.close()
+            kit.chmod(0o700)
