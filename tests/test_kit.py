@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mtlsgate.keypool import KeyPool, write_private
-from mtlsgate.kit import KitOptions, make_kit
 from mtlsgate.kitfile import load_kit
 from mtlsgate.pki import CertSpec, issue, make_crl, pem
 

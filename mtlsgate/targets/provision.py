@@ -3,6 +3,8 @@
 The suite makes the whole PKI (so it holds every key and every check can run), starts the
 echo backend, renders the LB's template onto free loopback ports and starts the real
 binary; on exit everything is stopped by pid and the temp dir goes with the run's.
+With ``--kit DIR`` the LB is provisioned with the kit's certificates instead, so that the
+configuration a kit's user deploys (``mtlsgate kit --emit-config``) is the one tested.
 """
 
 from __future__ import annotations
