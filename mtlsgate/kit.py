@@ -19,9 +19,9 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .errors import UsageError
 from .keypool import KeyPool, generate_key, write_private

@@ -13,9 +13,10 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -442,7 +443,7 @@ def lint_paths(paths: list[Path], *, p12_password: bytes | None = None, now: dt.
     """Every finding for ``paths``, linted together; a file that cannot be read is a UsageError."""
     if not paths:
         raise UsageError("mtlsgate lint: give at least one file")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     inputs = _Inputs()
     labels = {p: str(p) for p in paths}
     for p in paths:
