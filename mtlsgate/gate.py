@@ -24,7 +24,7 @@ from .handshake import HandshakeFacts, inspect_handshake
 from .keypool import KeyPool
 from .outcome import Outcome, RejectedTLS, Unreachable, describe, to_dict
 from .pki import Credential, key_description, signature_hash_name
-from .probe import TLS_VERSIONS, Prober, Transport
+from .probe import DEFAULT_RETRIES, TLS_VERSIONS, Prober, Transport
 from .profiles import Profile
 from .profiles import load as load_profile
 from .targets import Target, TargetOptions, open_target
@@ -110,7 +110,8 @@ class Gate:
 
     def __init__(self, *, target_specs: list[str], options: TargetOptions, profile: Profile | None, workdir: Path,
                  pool: KeyPool, tls_versions: tuple[str, ...] = TLS_VERSIONS, probe_timeout: float = 5.0,
-                 reference_policy: ReferencePolicy | None = None) -> None:
+                 reference_policy: ReferencePolicy | None = None, max_duration: float | None = None,
+                 retries: int = DEFAULT_RETRIES) -> None:
         self.target_specs = target_specs
         self.options = options
         self.profile = profile
@@ -123,6 +124,13 @@ class Gate:
         self.unavailable: dict[str, str] = {}  # targets whose LB binary is missing: their checks skip
         self._stack = contextlib.ExitStack()
         self.started_at = time.time()
+        self.max_duration = max_duration
+        self.retries = retries
+        self._deadline = time.monotonic() + max_duration if max_duration else None
+        #: Set once the run cannot go on (the target stopped answering, the time is up):
+        #: every later check is recorded as not run, with this line as the reason.
+        self.aborted: str | None = None
+        self.checks_done = 0
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self, spec: str) -> TargetState:
@@ -138,7 +146,7 @@ class Gate:
         materials = Materials(pool=self.pool, client_ca=target.client_ca, identity=target.identity,
                               revoked=target.revoked, server_ca_key=target.server_ca_key,
                               max_intermediates=profile.max_intermediates)
-        state = TargetState(target, Prober(workdir, target.server_ca), materials, profile)
+        state = TargetState(target, Prober(workdir, target.server_ca, retries=self.retries), materials, profile)
         self.states[spec] = state
         self._preflight(state)
         return state
@@ -161,10 +169,12 @@ class Gate:
         valid = self.credential(state, "accept.valid-direct") if state.materials.has("identity") else None
         tested = 0
         for version in self.tls_versions:
+            if self._out_of_time(6):  # three attempts (none, valid, handshake look), each at most 2 timeouts
+                raise UntestableTarget(self._out_of_time_line(f"while preflighting {target.name}"))
             transport = self.transport(state, version)
             none = state.prober.probe(target.endpoint, None, transport)
             if isinstance(none, Unreachable):
-                raise UntestableTarget(f"target {target.name} cannot be tested: {none.reason}")
+                raise UntestableTarget(self._unreachable_line(target, none))
             good = state.prober.probe(target.endpoint, valid, transport) if valid is not None else None
             baseline = VersionBaseline(valid=good, none=none)
             state.baselines[version] = baseline
@@ -173,8 +183,13 @@ class Gate:
                 continue
             tested += 1
             if isinstance(good, Unreachable):
-                raise UntestableTarget(f"target {target.name} cannot be tested: {good.reason}")
+                raise UntestableTarget(self._unreachable_line(target, good))
             baseline.facts = inspect_handshake(target.endpoint, target.server_name, version, self.probe_timeout)
+            if (not baseline.facts.cert_requested and baseline.facts.error and observe(none, good).result != "accepted"
+                    and (good is None or observe(good, None).result != "accepted")):
+                raise UntestableTarget(
+                    f"target {target.name} breaks off the TLS {version} handshake before requesting a client "
+                    f"certificate: a client without one got {describe(none)} ({baseline.facts.error})")
             if observe(none, good).result == "accepted" and not baseline.facts.cert_requested:
                 raise UntestableTarget(
                     f"target {target.name} does not request client certificates over TLS {version}: a client "
@@ -204,6 +219,17 @@ class Gate:
         return state.credentials[check_id]
 
     def run_check(self, spec: str, tls_version: str, check_id: str) -> CheckRecord:
+        if self.aborted is None and check_id != MODE_CHECK and self._out_of_time(
+                2 + 1 + catalogue.get(check_id).requests):  # the probe, and a liveness probe if it fails
+            self.aborted = self._out_of_time_line(f"after {self.checks_done} checks")
+        if self.aborted is not None:
+            return self._not_run(spec, tls_version, check_id, f"run stopped: {self.aborted}")
+        record = self._run_check(spec, tls_version, check_id)
+        if record.observed != "not run":
+            self.checks_done += 1
+        return record
+
+    def _run_check(self, spec: str, tls_version: str, check_id: str) -> CheckRecord:
         if spec in self.unavailable:
             group, expect = ("mode", "reject") if check_id == MODE_CHECK else (catalogue.get(check_id).group,
                                                                                catalogue.get(check_id).expect)
@@ -224,6 +250,12 @@ class Gate:
         outcome = state.prober.probe(state.target.endpoint, cred,
                                      self.transport(state, tls_version, requests=case.requests))
         baseline = state.baselines[tls_version].valid
+        if isinstance(outcome, Unreachable):
+            dead = self._still_alive(state, tls_version, outcome)
+            if dead is not None:
+                self.aborted = dead
+                return CheckRecord(verdict=SKIP, observed="not run", reason=f"run stopped: {dead}",
+                                   outcome=to_dict(outcome), duration_ms=_ms(started), **base)
         verdict = judge(check_id, case.expect, outcome, baseline, state.profile)
         if case.requests > 1 and verdict.status == PASS and "connections used: 1" not in outcome.evidence.detail:
             verdict = Verdict(FAIL, verdict.expected, verdict.observed,
@@ -231,6 +263,46 @@ class Gate:
         return CheckRecord(verdict=verdict.status, observed=verdict.observed, reason=verdict.reason,
                            outcome=to_dict(outcome), baseline=to_dict(baseline) if baseline else None,
                            certificate=certificate_summary(cred), duration_ms=_ms(started), **base)
+
+    def _unreachable_line(self, target: Target, outcome: Unreachable) -> str:
+        tries = f" (tried {1 + outcome.evidence.retries} times)" if outcome.evidence.retries else ""
+        return f"target {target.name} cannot be tested: {outcome.reason}{tries}"
+
+    def _still_alive(self, state: TargetState, tls_version: str, outcome: Unreachable) -> str | None:
+        """The circuit breaker: after an unreachable outcome, does a valid client still get in?
+
+        ``None`` if it does (the check's own outcome stands); otherwise the one line that
+        stops the run, so that a target that died mid-run is not reported as 80 timeouts.
+        """
+        valid = self.credential(state, "accept.valid-direct") if state.materials.has("identity") else None
+        live = state.prober.probe(state.target.endpoint, valid, self.transport(state, tls_version))
+        if not isinstance(live, Unreachable):
+            return None
+        return (f"target {state.target.name} stopped answering mid-run ({outcome.reason}; then "
+                f"{'a valid client' if valid else 'a client without a certificate'} got {describe(live)}); "
+                f"{self.checks_done} checks were done, the rest were not run")
+
+    def _out_of_time(self, timeouts: float = 0) -> bool:
+        """Would ``timeouts`` probe timeouts from now end past ``--max-duration``?
+
+        The run never starts an attempt that could end after its deadline, so the whole
+        run stays within ``--max-duration`` (plus starting and stopping local targets).
+        """
+        if self._deadline is None:
+            return False
+        return time.monotonic() + timeouts * self.probe_timeout > self._deadline
+
+    def _out_of_time_line(self, when: str) -> str:
+        return f"the run reached --max-duration {self.max_duration:g}s {when}; the rest were not run"
+
+    def _not_run(self, spec: str, tls_version: str, check_id: str, reason: str) -> CheckRecord:
+        group, expect, presents = (("mode", "reject", "no certificate (preflight)") if check_id == MODE_CHECK else
+                                   (catalogue.get(check_id).group, catalogue.get(check_id).expect,
+                                    catalogue.get(check_id).presents))
+        state = self.states.get(spec)
+        profile = state.profile.name if state else (self.profile.name if self.profile else "default")
+        return CheckRecord(id=check_id, tls_version=tls_version, target=spec, group=group, expected=expect,
+                           presents=presents, verdict=SKIP, observed="not run", reason=reason, profile=profile)
 
     def _skip_reason(self, state: TargetState, tls_version: str, missing: list[str]) -> str | None:
         unsupported = state.baselines[tls_version].unsupported

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from OpenSSL import SSL
 
+from .deadline import Deadline
 from .probe import Endpoint
 
 _VERSIONS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
@@ -39,7 +40,10 @@ def inspect_handshake(endpoint: Endpoint, server_name: str | None, tls_version: 
         raw = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
     except OSError as exc:
         return HandshakeFacts(False, (), f"connect: {exc}")
+    deadline = Deadline(timeout * 2)  # per-recv timeouts do not bound a server that drips bytes
     try:
+        deadline.__enter__()
+        deadline.watch(raw)
         raw.settimeout(None)  # pyOpenSSL wants a blocking socket; the OS enforces the timeout
         tv = struct.pack("ll", int(timeout), int((timeout % 1) * 1e6))
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
@@ -57,11 +61,14 @@ def inspect_handshake(endpoint: Endpoint, server_name: str | None, tls_version: 
                 conn.send(b"")
         except (SSL.Error, OSError) as exc:
             error = str(exc) or type(exc).__name__
+            if deadline.expired:
+                error = f"the handshake did not finish within {deadline.seconds:g}s"
         requested = any(b"certificate request" in s for s in states)
         names = tuple(",".join(f"{k.decode()}={v.decode('utf-8', 'replace')}" for k, v in n.get_components())
                       for n in (conn.get_client_ca_list() or []))
         return HandshakeFacts(requested, names, error)
     finally:
+        deadline.__exit__(None, None, None)
         raw.close()
 
 

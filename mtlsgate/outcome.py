@@ -83,6 +83,10 @@ class Unreachable:
 
     reason: str
     evidence: Evidence = field(default_factory=Evidence)
+    #: Nothing of the TLS exchange happened yet (refused, TCP connect timed out, closed or
+    #: reset before the server's first byte): the target cannot have judged the client, so
+    #: the attempt may be retried without turning a rejection into an acceptance.
+    transient: bool = False
     kind = "unreachable"
 
 

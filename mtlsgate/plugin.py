@@ -7,10 +7,15 @@ parametrized here over the targets and TLS versions of the run.
 from __future__ import annotations
 
 import json
+import math
+import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,7 +28,7 @@ from .expect import FAIL, PASS, SKIP, UNSUPPORTED, WARN
 from .gate import MODE_CHECK, CheckRecord, Gate
 from .keypool import KeyPool
 from .kitfile import load_kit
-from .probe import TLS_VERSIONS
+from .probe import DEFAULT_RETRIES, TLS_VERSIONS
 from .profiles import load as load_profile
 from .report import RunInfo, counts, write_reports
 from .targets import TargetOptions, external_target, validate_spec
@@ -65,7 +70,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--profile", default=None, help="expectation profile: a name in fixtures/profiles/ or a .toml file")
     g.addoption("--tls-version", action="append", choices=TLS_VERSIONS, default=None,
                 help="TLS version(s) to test (default: 1.2 and 1.3)")
-    g.addoption("--probe-timeout", type=float, default=5.0, help="seconds for each connect, handshake and read")
+    g.addoption("--probe-timeout", type=float, default=5.0,
+                help="seconds for each connect, handshake and read (a whole probe: twice that)")
+    g.addoption("--probe-retries", type=int, default=DEFAULT_RETRIES,
+                help="retries of a connection refused or reset before the TLS handshake (0-5)")
+    g.addoption("--max-duration", type=float, default=900.0,
+                help="seconds for the whole run; checks not started by then are reported as not run")
     g.addoption("--reports-dir", type=Path, default=Path("reports"), help="where reports are written")
     g.addoption("--reference-mutant", default=None, choices=sorted(MUTANTS),
                 help="run the reference target with one deliberate mistake (to see the suite catch it)")
@@ -73,15 +83,46 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mtlsgate: a conformance check of mtlsgate")
-    state = RunState(config)
+    try:
+        state = RunState(config)
+    except pytest.UsageError:
+        if config.option.debug:  # pytest's own --debug: show where the bad input was found
+            traceback.print_exc()
+        raise
     config.stash[GATE_KEY] = state
     config.pluginmanager.register(RunHooks(state), "mtlsgate-run")
+    state.previous_sigterm = _sigterm_as_interrupt()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(GATE_KEY, None)
     if state is not None:
-        state.close()
+        try:
+            state.close()
+        finally:
+            if state.previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, state.previous_sigterm)
+
+
+def _sigterm_as_interrupt() -> Any:
+    """Make SIGTERM end the run like Ctrl-C: LBs stopped, temp dirs removed, partial report written.
+
+    Python's default SIGTERM kills the process without running ``finally`` blocks. The
+    first SIGTERM raises KeyboardInterrupt; later ones are ignored so the cleanup finishes.
+    Returns the previous handler (restored at unconfigure), or None if none was installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        return None  # someone (xdist, a CI wrapper) already decided what SIGTERM means
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    return previous
 
 
 class RunState:
@@ -95,6 +136,8 @@ class RunState:
         self.started = time.time()
         self.workdir: Path | None = None
         self.active = False
+        self.previous_sigterm: Any = None
+        self.announced = False  # the abort line was already printed
         opt = config.option
         try:
             kit = load_kit(opt.kit) if opt.kit is not None else None
@@ -111,10 +154,12 @@ class RunState:
             for spec in self.targets:
                 if spec.startswith("https:"):
                     external_target(spec, self.options, "default")  # reads and checks the files now
+            _check_numbers(opt)
+            _check_writable(opt.reports_dir)
         except UsageError as exc:
+            if opt.debug:
+                traceback.print_exc()
             raise pytest.UsageError(str(exc)) from None
-        if opt.probe_timeout <= 0 or opt.probe_timeout > 120:
-            raise pytest.UsageError("--probe-timeout must be between 0 and 120 seconds")
         self.versions = tuple(sorted(set(opt.tls_version or TLS_VERSIONS)))
 
     def ensure_gate(self) -> Gate:
@@ -123,7 +168,8 @@ class RunState:
             self.workdir = Path(tempfile.mkdtemp(prefix="mtlsgate-"))
             self.gate = Gate(target_specs=self.targets, options=self.options, profile=self.profile, workdir=self.workdir,
                              pool=KeyPool(), tls_versions=self.versions, probe_timeout=opt.probe_timeout,
-                             reference_policy=MUTANTS[opt.reference_mutant] if opt.reference_mutant else None)
+                             reference_policy=MUTANTS[opt.reference_mutant] if opt.reference_mutant else None,
+                             max_duration=opt.max_duration, retries=opt.probe_retries)
         return self.gate
 
     def close(self) -> None:
@@ -155,6 +201,32 @@ class RunState:
         return infos
 
 
+def _check_numbers(opt: Any) -> None:
+    """Timeouts that are not finite positive numbers would make the run unbounded or instant."""
+    if not (math.isfinite(opt.probe_timeout) and 0 < opt.probe_timeout <= 120):
+        raise UsageError(f"--probe-timeout {opt.probe_timeout}: expected seconds, more than 0 and at most 120")
+    if not (math.isfinite(opt.max_duration) and 0 < opt.max_duration <= 86400):
+        raise UsageError(f"--max-duration {opt.max_duration}: expected seconds, more than 0 and at most 86400")
+    if not 0 <= opt.probe_retries <= 5:
+        raise UsageError(f"--probe-retries {opt.probe_retries}: expected 0 to 5")
+
+
+def _check_writable(directory: Path) -> None:
+    """Fail now, in one line, rather than after the whole run when the reports cannot be written.
+
+    Nothing is created here: the nearest existing ancestor must be a writable directory.
+    """
+    path = Path(os.path.abspath(directory))
+    while not path.exists() and path != path.parent:
+        if path.is_symlink():
+            raise UsageError(f"--reports-dir {directory}: {path} is a dangling symlink")
+        path = path.parent
+    if not path.is_dir():
+        raise UsageError(f"--reports-dir {directory}: {path} is not a directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"--reports-dir {directory}: {path} is not writable")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "gate" not in metafunc.fixturenames:
         return
@@ -179,12 +251,19 @@ class CheckRunner:
     def check(self, check_id: str) -> CheckRecord:
         if check_id != MODE_CHECK:
             catalogue.get(check_id)  # an unknown id is a bug in the suite, not a skip
-        if self._state.aborted:  # only under xdist: a worker's preflight stopped the run
+        gate_stopped = self._state.gate is not None and self._state.gate.aborted
+        if self._state.aborted and not gate_stopped:  # only under xdist: a worker's preflight stopped the run
             self._node.user_properties.append((ABORT_PROPERTY, self._state.aborted))
             pytest.skip(f"run stopped: {self._state.aborted}")
-        record = self._state.ensure_gate().run_check(self.target, self.tls_version, check_id)
+        gate = self._state.ensure_gate()
+        record = gate.run_check(self.target, self.tls_version, check_id)
         self._node.user_properties.append((RECORD_PROPERTY, json.dumps(record.to_dict())))
         where = f"{check_id} [TLS {self.tls_version}] on {record.target}"
+        if gate.aborted:  # the target died or the time ran out: this and every later check is not run
+            self._node.user_properties.append((ABORT_PROPERTY, gate.aborted))
+            if self._state.aborted is None:
+                self._state.aborted = gate.aborted  # said once, in the terminal summary
+            pytest.skip(f"{where}: {record.reason}")
         if record.verdict == SKIP:
             pytest.skip(f"{where}: {record.reason}")
         if record.verdict == UNSUPPORTED:
@@ -238,6 +317,7 @@ class RunHooks:
                     self._line(session, f"mtlsgate: skipping {spec}: {exc}")
         except UntestableTarget as exc:
             state.aborted = str(exc)
+            state.announced = True
             self._line(session, f"mtlsgate: {exc}", red=True, bold=True)
             if _is_xdist_worker(session.config):
                 return None  # the worker must keep serving its scheduler; each check reports the abort
@@ -251,11 +331,7 @@ class RunHooks:
 
     @staticmethod
     def _line(session: pytest.Session, line: str, **markup: bool) -> None:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(line, **markup)
-        else:
-            print(line, file=sys.stderr)
+        _say(session.config, line, **markup)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":
@@ -276,7 +352,13 @@ class RunHooks:
         info = RunInfo(targets=state.target_infos(), profile=state.profile_name, started_at=state.started,
                        duration_s=time.time() - state.started, aborted=state.aborted,
                        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
-        self.paths = write_reports(session.config.option.reports_dir, state.records, info)
+        try:
+            self.paths = write_reports(session.config.option.reports_dir, state.records, info)
+        except OSError as exc:
+            _say(session.config, f"mtlsgate: cannot write the reports to {session.config.option.reports_dir}: "
+                                 f"{exc.strerror or exc}", red=True, bold=True)
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            return
         if state.aborted:
             session.exitstatus = UNTESTABLE_TARGET
 
@@ -287,11 +369,20 @@ class RunHooks:
         tally = counts(state.records)
         terminalreporter.write_sep("-", "mtlsgate")
         if state.aborted:
-            terminalreporter.write_line(f"run stopped: {state.aborted}", red=True)
+            prefix = "run stopped" if state.announced else "mtlsgate"
+            terminalreporter.write_line(f"{prefix}: {state.aborted}", red=True, bold=True)
         ran = ", ".join(f"{n} {v}" for v, n in tally.items() if n) or "no check ran"
         terminalreporter.write_line(f"profile {state.profile_name}: {ran} ({len(state.records)} checks)")
         for name, path in self.paths.items():
             terminalreporter.write_line(f"{name}: {path}")
+
+
+def _say(config: pytest.Config, line: str, **markup: bool) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line, **markup)
+    else:
+        print(line, file=sys.stderr)
 
 
 __all__ = ["CheckRunner", "PolicyWarning", "RunState"]

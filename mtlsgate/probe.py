@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import httpcore
 import httpx
 
+from .deadline import Deadline
 from .outcome import (
     Accepted,
     Evidence,
@@ -46,6 +48,9 @@ KNOWN_MARKERS = (
 )
 MAX_BODY = 64 * 1024
 ECHO_MARKER = "mtlsgate_echo"
+#: Transient connection errors (see :attr:`Unreachable.transient`) are retried this often.
+DEFAULT_RETRIES = 2
+RETRY_BACKOFF = 0.1  # seconds, times the attempt number
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,11 @@ class Transport:
     headers: tuple[tuple[str, str], ...] = ()
     timeout: float = 5.0
 
+    @property
+    def deadline(self) -> float:
+        """The whole attempt's bound: ``timeout`` for the handshake plus ``timeout`` per request."""
+        return self.timeout * (1 + self.requests)
+
     def __post_init__(self) -> None:
         if self.tls_version not in _SSL_VERSIONS:
             raise ValueError(f"TLS version must be one of {TLS_VERSIONS}, not {self.tls_version!r}")
@@ -84,9 +94,10 @@ class Prober:
     file read and a key parse, and a suite probes the same credential many times.
     """
 
-    def __init__(self, workdir: Path, server_ca: Path | None = None) -> None:
+    def __init__(self, workdir: Path, server_ca: Path | None = None, *, retries: int = DEFAULT_RETRIES) -> None:
         self.workdir = workdir
         self.server_ca = server_ca
+        self.retries = retries
         self._contexts: dict[tuple[int, str, bool], ssl.SSLContext] = {}
         self._files: dict[int, CredentialFiles] = {}
         self._keep: list[Credential] = []  # keeps id()s stable while cached
@@ -124,9 +135,109 @@ class Prober:
         return ctx
 
     def probe(self, endpoint: Endpoint, credential: Credential | None, transport: Transport) -> Outcome:
-        """One attempt; never raises for anything the target does."""
+        """One attempt (plus bounded retries of transient errors); never raises for anything the target does.
+
+        Only an ``Unreachable`` marked ``transient`` is retried: nothing of the TLS exchange
+        had happened, so the target cannot have judged the credential. A rejection (alert,
+        EOF after the server spoke, HTTP answer) is never retried.
+        """
         ctx = self.context(credential, transport.tls_version, transport.server_name is not None)
-        return run_probe(endpoint, ctx, transport)
+        outcome = run_probe(endpoint, ctx, transport)
+        retries = 0
+        while isinstance(outcome, Unreachable) and outcome.transient and retries < self.retries:
+            retries += 1
+            time.sleep(RETRY_BACKOFF * retries)
+            outcome = run_probe(endpoint, ctx, transport)
+        if retries:
+            outcome = replace(outcome, evidence=replace(outcome.evidence, retries=retries))
+        return outcome
+
+
+_SPOKE = threading.local()
+
+
+def _watch_server_bytes(ctx: ssl.SSLContext) -> None:
+    """Note, per thread, whether the server sent any TLS record on the current attempt.
+
+    A reset before the server's first byte cannot be a judgement of the client
+    certificate (it is only sent after the server's first flight), so it is a transient
+    connection error; after it, the same reset is a rejection. ``_msg_callback`` is
+    CPython's (private) message hook; without it every reset counts as a rejection.
+    """
+    if _HAS_MSG_CALLBACK and getattr(ctx, "_msg_callback", None) is None:
+        ctx._msg_callback = _note_message  # type: ignore[attr-defined]
+
+
+def _note_message(conn: object, direction: str, *_: object) -> None:
+    if direction == "read":
+        _SPOKE.value = True
+
+
+_HAS_MSG_CALLBACK = hasattr(ssl.SSLContext, "_msg_callback")
+
+
+def _server_spoke() -> bool:
+    return bool(getattr(_SPOKE, "value", True)) if _HAS_MSG_CALLBACK else True
+
+
+class _Progress:
+    """How far the current attempt got: decides the phase named in its outcome."""
+
+    def __init__(self) -> None:
+        self.handshake_done = False
+
+    @property
+    def phase(self) -> str:
+        return "after-handshake" if self.handshake_done else "handshake"
+
+
+class _WatchedStream(httpcore.NetworkStream):
+    """httpcore's stream, noting when the TLS handshake completed."""
+
+    def __init__(self, inner: httpcore.NetworkStream, progress: _Progress) -> None:
+        self._inner = inner
+        self._progress = progress
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        stream = self._inner.start_tls(ssl_context, server_hostname, timeout)
+        self._progress.handshake_done = True
+        return _WatchedStream(stream, self._progress)
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
+class _WatchedBackend(httpcore.SyncBackend):
+    """httpcore's own socket backend, with every connection put under the probe's deadline."""
+
+    def __init__(self, deadline: Deadline, progress: _Progress) -> None:
+        self._deadline = deadline
+        self._progress = progress
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: object = None) -> httpcore.NetworkStream:
+        stream = super().connect_tcp(host, port, timeout, local_address, socket_options)  # type: ignore[arg-type]
+        self._deadline.watch(stream.get_extra_info("socket"))
+        return _WatchedStream(stream, self._progress)
+
+
+def _client(ctx: ssl.SSLContext, timeout: httpx.Timeout, deadline: Deadline, progress: _Progress) -> httpx.Client:
+    transport = httpx.HTTPTransport(verify=ctx, http1=True, http2=False, retries=0)
+    if not isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):  # pragma: no cover
+        raise RuntimeError("httpx.HTTPTransport changed: cannot bound probes by a deadline")
+    transport._pool = httpcore.ConnectionPool(ssl_context=ctx, http1=True, http2=False, retries=0,
+                                              network_backend=_WatchedBackend(deadline, progress))
+    return httpx.Client(transport=transport, timeout=timeout, trust_env=False, follow_redirects=False)
 
 
 def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> Outcome:
@@ -138,16 +249,18 @@ def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> 
     timeout = httpx.Timeout(transport.timeout)
     streams: list[int] = []
     last: Outcome | None = None
-    phase = "handshake"
+    progress = _Progress()
+    _watch_server_bytes(ctx)
+    _SPOKE.value = False
+    deadline = Deadline(transport.deadline)
     try:
-        with httpx.Client(verify=ctx, timeout=timeout, http2=False, trust_env=False, follow_redirects=False) as client:
+        with deadline, _client(ctx, timeout, deadline, progress) as client:
             for n in range(transport.requests):
                 request = client.build_request("GET", endpoint.url(transport.path), headers=headers,
                                                extensions=extensions)
                 response = client.send(request, stream=True)
                 try:
-                    phase = "after-handshake"
-                    body = _read_capped(response.iter_bytes(), started + transport.timeout * 2)
+                    body = _read_capped(response.iter_bytes())
                 finally:
                     response.close()
                 stream = response.extensions.get("network_stream")
@@ -164,29 +277,26 @@ def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> 
                 last = classify_response(response.status_code, body, evidence)
                 if not isinstance(last, Accepted):
                     return last
-    except httpx.TimeoutException as exc:
-        return _timeout_outcome(endpoint, exc, replace(base, elapsed_ms=_ms(started)), phase, transport.timeout)
     except (httpx.TransportError, ssl.SSLError, OSError) as exc:
-        return classify_error(exc, replace(base, elapsed_ms=_ms(started)), phase)
-    except _BodyTooSlow:
-        return Unreachable("the response body did not arrive in time", replace(base, elapsed_ms=_ms(started)))
+        phase = progress.phase
+        evidence = replace(base, elapsed_ms=_ms(started), detail=_detail(exc))
+        if deadline.expired:
+            return Unreachable(f"the target did not finish answering within {transport.deadline:g}s "
+                               f"(probe deadline, {phase}): it answers too slowly", evidence)
+        if isinstance(exc, httpx.TimeoutException):
+            return _timeout_outcome(endpoint, exc, evidence, phase, transport.timeout)
+        return classify_error(exc, evidence, phase, server_spoke=_server_spoke())
     assert last is not None
     return last
 
 
-class _BodyTooSlow(Exception):
-    pass
-
-
-def _read_capped(chunks: Iterator[bytes], deadline: float) -> bytes:
-    """At most ``MAX_BODY`` bytes, and no later than ``deadline``: a slow drip cannot stall a run."""
+def _read_capped(chunks: Iterator[bytes]) -> bytes:
+    """At most ``MAX_BODY`` bytes (the probe's :class:`Deadline` bounds the time)."""
     out = bytearray()
     for chunk in chunks:
         out += chunk
         if len(out) >= MAX_BODY:
             break
-        if time.monotonic() > deadline:
-            raise _BodyTooSlow()
     return bytes(out[:MAX_BODY])
 
 
@@ -239,10 +349,14 @@ def alert_name(reason: str) -> str | None:
     return reason.split(marker, 1)[1].lower()
 
 
-def classify_error(exc: BaseException, evidence: Evidence, phase: str) -> Outcome:
+def classify_error(exc: BaseException, evidence: Evidence, phase: str, *, server_spoke: bool = True) -> Outcome:
+    """What a failed attempt means; ``server_spoke``: did any TLS record arrive from the server?"""
     if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)):
         phase = "after-handshake"
-    evidence = replace(evidence, detail=_detail(exc))
+    evidence = replace(evidence, detail=evidence.detail or _detail(exc))
+    if phase == "handshake" and not server_spoke and _is_disconnect(exc):
+        return Unreachable("the target closed or reset the connection before answering the TLS handshake",
+                           evidence, transient=True)
     for cause in _causes(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
             return Unreachable(f"the server certificate did not verify: {cause.verify_message}", evidence)
@@ -260,7 +374,7 @@ def classify_error(exc: BaseException, evidence: Evidence, phase: str) -> Outcom
                 return RejectedEOF(phase, evidence)
             return Unreachable(f"TLS error {reason or cause}", evidence)
         if isinstance(cause, ConnectionRefusedError):
-            return Unreachable("connection refused (nothing listens there)", evidence)
+            return Unreachable("connection refused (nothing listens there)", evidence, transient=True)
         if isinstance(cause, socket.gaierror):
             return Unreachable(f"cannot resolve the host name ({cause})", evidence)
         if isinstance(cause, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
@@ -275,13 +389,24 @@ def classify_error(exc: BaseException, evidence: Evidence, phase: str) -> Outcom
     return Unreachable(f"{type(exc).__name__}: {exc}", evidence)
 
 
+def _is_disconnect(exc: BaseException) -> bool:
+    """A reset or a bare EOF (not an alert, not a certificate error, not garbage)."""
+    for cause in _causes(exc):
+        if isinstance(cause, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError,
+                              ssl.SSLZeroReturnError)):
+            return True
+        if isinstance(cause, ssl.SSLError):
+            return False
+    text = str(exc).lower()
+    return isinstance(exc, (httpx.ConnectError, httpx.ReadError)) and ("eof" in text or not text)
+
+
 def _timeout_outcome(endpoint: Endpoint, exc: BaseException, evidence: Evidence, phase: str,
                      timeout: float) -> Outcome:
-    evidence = replace(evidence, detail=_detail(exc))
     if isinstance(exc, httpx.ConnectTimeout):
         if tcp_reachable(endpoint, min(timeout, 2.0)):
             return Unreachable(f"TCP connects but the TLS handshake did not finish within {timeout:g}s", evidence)
-        return Unreachable(f"TCP connect timed out after {timeout:g}s", evidence)
+        return Unreachable(f"TCP connect timed out after {timeout:g}s", evidence, transient=True)
     return Unreachable(f"no HTTP response within {timeout:g}s ({phase})", evidence)
 
 

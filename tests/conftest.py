@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ class SuiteRun:
     exit_code: int
     output: str
     reports: Path
+    tmpdir: Path  # the run's TMPDIR: empty again once the run is over
+    seconds: float = 0.0
 
     @property
     def report(self) -> dict[str, Any]:
@@ -51,11 +54,15 @@ def run_suite(tmp_path: Path):
     """Run ``pytest suites/`` in a subprocess, as a user would, with its own reports dir."""
 
     def run(*args: str, timeout: float = 300) -> SuiteRun:
-        reports = tmp_path / f"reports{len(list(tmp_path.glob('reports*')))}"
+        n = len(list(tmp_path.glob('reports*')))
+        reports, tmpdir = tmp_path / f"reports{n}", tmp_path / f"tmp{n}"
+        tmpdir.mkdir()
         cmd = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider",
                "--reports-dir", str(reports), *args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        env["TMPDIR"] = str(tmpdir)
+        started = time.monotonic()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-        return SuiteRun(proc.returncode, proc.stdout + proc.stderr, reports)
+        return SuiteRun(proc.returncode, proc.stdout + proc.stderr, reports, tmpdir, time.monotonic() - started)
 
     return run

@@ -71,18 +71,51 @@ def test_untrusted_server_certificate_is_unreachable_not_a_rejection(tmp_path):
     assert isinstance(outcome, Unreachable) and "did not verify" in outcome.reason
 
 
-def test_server_closing_the_connection_is_eof(tmp_path):
+def _closing_server(send_first: bytes = b""):
+    """Accepts every connection, reads a little, optionally answers ``send_first``, closes."""
     import socket
     import threading
 
     srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(0.2)
+    stop = threading.Event()
 
-    def slam():
-        conn, _ = srv.accept()
-        conn.recv(10)
-        conn.close()
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(4096)
+                    if send_first:
+                        conn.sendall(send_first)
+                except OSError:
+                    pass
 
-    threading.Thread(target=slam, daemon=True).start()
-    outcome = Prober(tmp_path, None).probe(Endpoint("127.0.0.1", srv.getsockname()[1]), None, Transport("1.3", "x.test"))
-    srv.close()
-    assert isinstance(outcome, RejectedEOF)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return srv, stop, thread
+
+
+@pytest.mark.parametrize("first_flight,transient", [
+    (b"", True),  # closed before the server said anything: the certificate was never judged
+    (bytes.fromhex("160303004a02000046"), False),  # a truncated ServerHello, then EOF: a rejection
+])
+def test_server_closing_the_connection(tmp_path, first_flight, transient):
+    srv, stop, thread = _closing_server(first_flight)
+    try:
+        outcome = Prober(tmp_path, None).probe(Endpoint("127.0.0.1", srv.getsockname()[1]), None,
+                                               Transport("1.2", "x.test", timeout=2))
+    finally:
+        stop.set()
+        thread.join(2)
+        srv.close()
+    if transient:
+        assert isinstance(outcome, Unreachable) and outcome.transient and "before answering" in outcome.reason
+        assert outcome.evidence.retries == 2
+    else:
+        assert isinstance(outcome, RejectedEOF) and outcome.phase == "handshake"
+        assert outcome.evidence.retries == 0
