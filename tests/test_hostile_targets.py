@@ -157,3 +157,18 @@ def test_server_certificate_that_does_not_verify(run_suite, lab, tmp_path, lab_f
     with hostile.garbage_after_handshake(hostile.mtls_context(lab, tmp_path / "srv")) as port:
         run = run_suite("--target", url(port), "--server-name", LAB_SERVER_NAME, "--probe-timeout", "1")
     assert_stopped(run, "the server certificate did not verify")
+
+
+def test_handshake_inspection_is_bounded_against_a_drip(reference):
+    """pyOpenSSL's per-recv timeouts alone would let a one-byte-a-second server run for minutes."""
+    import time
+
+    from mtlsgate.handshake import inspect_handshake
+    from mtlsgate.probe import Endpoint
+
+    with hostile.dripping_proxy(reference, interval=0.5) as port:
+        started = time.monotonic()
+        facts = inspect_handshake(Endpoint("127.0.0.1", port), LAB_SERVER_NAME, "1.3", timeout=1.0)
+        elapsed = time.monotonic() - started
+    assert "did not finish within 2s" in facts.error and not facts.cert_requested
+    assert elapsed < BOUND_S

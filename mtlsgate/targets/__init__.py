@@ -57,7 +57,7 @@ def parse_url(spec: str, flag: str = "--target") -> Endpoint:
     expected = "expected reference, local:<lb> or an https:// URL" if flag == "--target" else "expected an https:// URL"
     try:
         url = urllib.parse.urlsplit(spec)
-        port = url.port or 443
+        port = 443 if url.port is None else url.port
     except ValueError as exc:
         raise UsageError(f"{flag} {spec}: {exc}") from None
     if url.scheme != "https" or not url.hostname:
