@@ -54,8 +54,8 @@ def run_suite(tmp_path: Path):
     """Run ``pytest suites/`` in a subprocess, as a user would, with its own reports dir."""
 
     def run(*args: str, timeout: float = 300) -> SuiteRun:
-        n = len(list(tmp_path.glob('reports*')))
-        reports, tmpdir = tmp_path / f"reports{n}", tmp_path / f"tmp{n}"
+        n = len(list(tmp_path.glob("suite-tmp*")))
+        reports, tmpdir = tmp_path / f"reports{n}", tmp_path / f"suite-tmp{n}"
         tmpdir.mkdir()
         cmd = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider",
                "--reports-dir", str(reports), *args]
