@@ -91,7 +91,8 @@ def test_bad_input_under_pytest(run_suite, files, case):
 
 
 def test_debug_shows_the_traceback(run_suite, files):
-    run = run_suite("--target", DEAD, "--client-cert", files["cert"], "--client-key", files["other_key"], "--debug")
+    run = run_suite("--target", DEAD, "--client-cert", files["cert"], "--client-key", files["other_key"],
+                    f"--debug={files['dir']}/pytestdebug.log")  # pytest's --debug also writes this log
     assert run.exit_code == PYTEST_USAGE_ERROR
     assert "Traceback" in run.output and "does not match" in run.output
 

@@ -116,7 +116,7 @@ def test_errors_about_key_files_never_quote_them(run_suite, lab, tmp_path):
     for cert, key in ((identity.key, identity.key), (identity.cert, encrypted), (identity.cert, lab.revoked.write(
             tmp_path, "other").key)):
         run = run_suite("--target", "https://127.0.0.1:1", "--client-cert", str(cert), "--client-key", str(key),
-                        "--debug")  # even the traceback
+                        f"--debug={tmp_path}/pytestdebug.log")  # even the traceback
         assert run.exit_code == 4
         assert_no_secret({"output": run.output.encode()}, secrets)
 
