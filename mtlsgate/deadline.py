@@ -30,7 +30,7 @@ class Deadline:
         self._timer.daemon = True
         self._timer.name = "mtlsgate-deadline"
 
-    def __enter__(self) -> "Deadline":
+    def __enter__(self) -> Deadline:
         self._timer.start()
         return self
 

@@ -7,8 +7,8 @@ cheaply, without a pytest subprocess per run.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mtlsgate.gate import Gate
 from mtlsgate.keypool import KeyPool

@@ -12,8 +12,8 @@ import socket
 import ssl
 import struct
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from mtlsgate.targets.base import LabPKI
 
@@ -43,7 +43,7 @@ class _Server:
                 return
             try:
                 conn, _ = self.listener.accept()  # type: ignore[union-attr]
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             self.accepted += 1
             conn.settimeout(5)
@@ -75,7 +75,7 @@ class _Server:
             for conn in self._conns:
                 _reset(conn)
 
-    def __enter__(self) -> "_Server":
+    def __enter__(self) -> _Server:
         self._acceptor.start()
         return self
 
@@ -194,7 +194,7 @@ def _pump(src: socket.socket, dst: socket.socket, stop: threading.Event, interva
         while not stop.is_set():
             try:
                 data = src.recv(1 if interval else 65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if not data:
                 break

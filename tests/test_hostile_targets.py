@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 import hostile
+import pytest
 from loopback import http_server, tls_without_client_auth
+
 from mtlsgate.errors import UNTESTABLE_TARGET
 from mtlsgate.targets.base import LAB_SERVER_NAME
 from mtlsgate.targets.reference import run_reference

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_hostile_targets import processes_mentioning
 
 from conftest import ROOT
 from mtlsgate.targets.local import binary_for
-from test_hostile_targets import processes_mentioning
 
 pytestmark = pytest.mark.skipif(binary_for("nginx") is None, reason="needs nginx (apt-get install nginx)")
 

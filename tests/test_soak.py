@@ -13,8 +13,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from gate_runs import run_suite_in_process
+
 from mtlsgate.keypool import KeyPool
 from mtlsgate.targets.local import binary_for
 
