@@ -300,8 +300,7 @@ class RunHooks:
         """Start and preflight every target before the first check: a dead target stops the run here."""
         state = self.state
         if _is_xdist_controller(session.config):
-            state.active = True  # workers run the checks and own the targets; the controller reports
-            return None
+            return None  # workers run the checks and own the targets; the controller reports what they send
         if session.config.option.collectonly or not any("gate" in getattr(i, "fixturenames", ()) for i in session.items):
             return None
         state.active = True
@@ -347,7 +346,7 @@ class RunHooks:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         state = self.state
-        if not (state.active or state.records) or _is_xdist_worker(session.config):
+        if not (state.active or state.records or state.aborted) or _is_xdist_worker(session.config):
             return
         info = RunInfo(targets=state.target_infos(), profile=state.profile_name, started_at=state.started,
                        duration_s=time.time() - state.started, aborted=state.aborted,
