@@ -257,6 +257,11 @@ class Gate:
                 return CheckRecord(verdict=SKIP, observed="not run", reason=f"run stopped: {dead}",
                                    outcome=to_dict(outcome), duration_ms=_ms(started), **base)
         verdict = judge(check_id, case.expect, outcome, baseline, state.profile)
+        if cred is not None and _certificate_not_sent(outcome):
+            verdict = Verdict(SKIP, verdict.expected, "not run", (
+                f"not tested: the target answered certificate_required, so the client never sent this certificate "
+                f"(OpenSSL does not send a chain whose signature the target's TLS {tls_version} CertificateRequest "
+                "does not allow)"))
         if case.requests > 1 and verdict.status == PASS and "connections used: 1" not in outcome.evidence.detail:
             verdict = Verdict(FAIL, verdict.expected, verdict.observed,
                               f"the target did not keep the connection open ({outcome.evidence.detail})")
@@ -333,6 +338,15 @@ class Gate:
                            outcome=to_dict(baseline.none),
                            baseline=to_dict(baseline.valid) if baseline.valid else None,
                            duration_ms=_ms(started), **base)
+
+
+def _certificate_not_sent(outcome: Outcome) -> bool:
+    """RFC 8446 §6.2: certificate_required means the server received no certificate at all.
+
+    Then a check that presented one did not test what it names (an MD5-signed leaf offered
+    to a Go server under TLS 1.3 is silently withheld by the client): a pass would be false.
+    """
+    return isinstance(outcome, RejectedTLS) and outcome.alert == "certificate_required"
 
 
 def _protocol_refused(outcome: Outcome) -> bool:

@@ -53,16 +53,23 @@ class SuiteRun:
 def run_suite(tmp_path: Path):
     """Run ``pytest suites/`` in a subprocess, as a user would, with its own reports dir."""
 
-    def run(*args: str, timeout: float = 300) -> SuiteRun:
+    def run(*args: str, timeout: float = 300, env: dict[str, str | None] | None = None) -> SuiteRun:
+        """``env``: variables to set for this run (``None`` removes one, e.g. ``CI``)."""
         n = len(list(tmp_path.glob("suite-tmp*")))
         reports, tmpdir = tmp_path / f"reports{n}", tmp_path / f"suite-tmp{n}"
         tmpdir.mkdir()
         cmd = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider",
                "--reports-dir", str(reports), *args]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        env["TMPDIR"] = str(tmpdir)
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        environ["TMPDIR"] = str(tmpdir)
+        for name, value in (env or {}).items():
+            if value is None:
+                environ.pop(name, None)
+            else:
+                environ[name] = value
         started = time.monotonic()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(cmd, check=False, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                              env=environ)
         return SuiteRun(proc.returncode, proc.stdout + proc.stderr, reports, tmpdir, time.monotonic() - started)
 
     return run
