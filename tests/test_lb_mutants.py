@@ -108,7 +108,7 @@ def test_suite_catches_the_misconfiguration(run_suite, lb, variant):
     checkable = declared & IMPLEMENTED
     later = sorted(declared - IMPLEMENTED)
     if later:
-        warnings.warn(NotYetCheckable(f"{lb}:{variant}: {', '.join(later)} not yet checkable (issue 4)"))
+        warnings.warn(NotYetCheckable(f"{lb}:{variant}: {', '.join(later)} not yet checkable (issue 4)"), stacklevel=1)
 
     run = run_suite("--target", f"local:{lb}:{variant}")
     if entry.get("stops_run"):

@@ -35,9 +35,9 @@ import sys
 import sysconfig
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from ..profiles import fixtures_dir
 
