@@ -92,8 +92,11 @@ def run_local(name: str, *, pool: KeyPool, workdir: Path, profile: str | None = 
                             server_pem=lab.server_pem, client_ca=lab.client_ca, crl=lab.crl, extra_ca=lab.extra_ca,
                             backend_host=echo.host, backend_port=echo.port, server_name=LAB_SERVER_NAME,
                             alt_server_name=LAB_ALT_SERVER_NAME)
+            # No ready identity: nobody hands the lab's out, and the suite mints every client from
+            # the CA. A mutant that refuses valid chains (verify depth too small) must then fail
+            # accept.valid-intermediate, not stop the run as if a user's certificate were broken.
             trust = dict(server_name=LAB_SERVER_NAME, server_ca=lab.server_ca, client_ca=pki.client_root,
-                         identity=pki.identity, revoked=pki.revoked, server_ca_key=pki.server_ca_credential,
+                         identity=None, revoked=pki.revoked, server_ca_key=pki.server_ca_credential,
                          alt_server_name=LAB_ALT_SERVER_NAME)
         else:
             files = kit_lb_files(kit, workdir / "kit-lb", backend_host=echo.host, backend_port=echo.port, pool=pool)
