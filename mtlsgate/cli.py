@@ -192,12 +192,31 @@ def _lint(parser: argparse.ArgumentParser) -> Runner:
     return run
 
 
+def _diff(parser: argparse.ArgumentParser) -> Runner:
+    parser.add_argument("old", metavar="OLD.json", help="the baseline run's mtlsgate.json")
+    parser.add_argument("new", metavar="NEW.json", help="the new run's mtlsgate.json")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from .baseline import compare, load_report
+
+        old, new = load_report(Path(args.old)), load_report(Path(args.new))
+        comparison = compare(old, new, args.old)
+        print("\n".join(comparison.lines()))
+        return 1 if comparison.regressions else 0
+
+    return run
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] = {
     "echo-backend": ("answer every request with the request's method, path and headers as JSON", _echo_backend),
     "serve": ("run the embedded reference target in the foreground, with its PKI written to --dir", _serve),
     "probe": ("one attempt against a URL with an optional client certificate; prints what happened", _probe),
     "kit": ("make the seed guide's certificates (--profile seed) or today's (modern), with kit.json and UPLOAD.md", _kit),
     "lint": ("find what is wrong with certificates, keys, chains, PKCS#12 and CRLs before you upload them", _lint),
+    "diff": ("compare two runs' mtlsgate.json: regressions (pass -> fail) and fixes by check id; exit 1 on a "
+             "regression", _diff),
 }
 
 

@@ -22,6 +22,7 @@ from .errors import UntestableTarget
 from .expect import FAIL, PASS, SKIP, Verdict, judge, observe
 from .handshake import HandshakeFacts, inspect_handshake
 from .keypool import KeyPool
+from .logtail import excerpt, log_size
 from .outcome import Outcome, RejectedTLS, Unreachable, describe, to_dict
 from .pki import Credential, key_description, signature_hash_name
 from .probe import DEFAULT_RETRIES, TLS_VERSIONS, Prober, Transport
@@ -51,6 +52,7 @@ class CheckRecord:
     baseline: dict[str, Any] | None = None
     certificate: dict[str, Any] | None = None
     duration_ms: float = 0.0
+    log_excerpt: str | None = None  # a local LB's log lines from a failed check (bounded, scrubbed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -247,6 +249,7 @@ class Gate:
         if skip:
             return CheckRecord(verdict=SKIP, observed="not run", reason=skip, **base)
         cred = self.credential(state, check_id)
+        log_offset = log_size(state.target.log_path)
         outcome = state.prober.probe(state.target.endpoint, cred,
                                      self.transport(state, tls_version, requests=case.requests))
         baseline = state.baselines[tls_version].valid
@@ -265,9 +268,11 @@ class Gate:
         if case.requests > 1 and verdict.status == PASS and "connections used: 1" not in outcome.evidence.detail:
             verdict = Verdict(FAIL, verdict.expected, verdict.observed,
                               f"the target did not keep the connection open ({outcome.evidence.detail})")
+        duration = _ms(started)
+        log = excerpt(state.target.log_path, log_offset) if verdict.status == FAIL else None
         return CheckRecord(verdict=verdict.status, observed=verdict.observed, reason=verdict.reason,
                            outcome=to_dict(outcome), baseline=to_dict(baseline) if baseline else None,
-                           certificate=certificate_summary(cred), duration_ms=_ms(started), **base)
+                           certificate=certificate_summary(cred), duration_ms=duration, log_excerpt=log, **base)
 
     def _unreachable_line(self, target: Target, outcome: Unreachable) -> str:
         tries = f" (tried {1 + outcome.evidence.retries} times)" if outcome.evidence.retries else ""

@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 
 from . import catalogue
+from . import waivers as waiver_file
+from .baseline import compare, load_report
 from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
 from .expect import FAIL, PASS, SKIP, UNSUPPORTED, WARN
 from .gate import MODE_CHECK, CheckRecord, Gate
@@ -30,6 +32,7 @@ from .keypool import KeyPool
 from .kitfile import load_kit
 from .probe import DEFAULT_RETRIES, TLS_VERSIONS
 from .profiles import load as load_profile
+from .progress import LiveStatus
 from .report import RunInfo, counts, write_reports
 from .targets import TargetOptions, external_target, validate_spec
 from .targets.provision import TargetUnavailable, in_ci
@@ -79,6 +82,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--reports-dir", type=Path, default=Path("reports"), help="where reports are written")
     g.addoption("--reference-mutant", default=None, choices=sorted(MUTANTS),
                 help="run the reference target with one deliberate mistake (to see the suite catch it)")
+    g.addoption("--waivers", type=Path, default=None, metavar="FILE",
+                help="TOML file of accepted failures (check, tls_version, target, reason, owner, expires)")
+    g.addoption("--baseline", type=Path, default=None, metavar="OLD.json",
+                help="an earlier mtlsgate.json: the summary lists regressions and fixes against it")
+    g.addoption("--live-status", choices=("auto", "on", "off"), default="auto",
+                help="one status line of checks done/remaining per target (auto: only on a terminal)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -92,6 +101,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[GATE_KEY] = state
     config.pluginmanager.register(RunHooks(state), "mtlsgate-run")
     state.previous_sigterm = _sigterm_as_interrupt()
+    if not _is_xdist_worker(config):
+        config.pluginmanager.register(LiveStatus(config, state.targets, state.versions), "mtlsgate-live-status")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -159,6 +170,11 @@ class RunState:
         except UsageError as exc:
             if opt.debug:
                 traceback.print_exc()
+            raise pytest.UsageError(str(exc)) from None
+        try:
+            self.waivers = waiver_file.load(opt.waivers) if opt.waivers else ()
+            self.baseline = load_report(opt.baseline, "--baseline") if opt.baseline else None
+        except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
         self.versions = tuple(sorted(set(opt.tls_version or TLS_VERSIONS)))
 
@@ -257,13 +273,23 @@ class CheckRunner:
             pytest.skip(f"run stopped: {self._state.aborted}")
         gate = self._state.ensure_gate()
         record = gate.run_check(self.target, self.tls_version, check_id)
-        self._node.user_properties.append((RECORD_PROPERTY, json.dumps(record.to_dict())))
+        row = record.to_dict()
         where = f"{check_id} [TLS {self.tls_version}] on {record.target}"
         if gate.aborted:  # the target died or the time ran out: this and every later check is not run
+            self._node.user_properties.append((RECORD_PROPERTY, json.dumps(row)))
             self._node.user_properties.append((ABORT_PROPERTY, gate.aborted))
             if self._state.aborted is None:
                 self._state.aborted = gate.aborted  # said once, in the terminal summary
             pytest.skip(f"{where}: {record.reason}")
+        waiver = waiver_file.find(self._state.waivers, row) if record.verdict == FAIL else None
+        if waiver is not None and not waiver.expired(waiver_file.today()):
+            row.update(verdict="waived", waiver=waiver.to_dict())
+            self._node.user_properties.append((RECORD_PROPERTY, json.dumps(row)))
+            pytest.xfail(f"{where}: waived until {waiver.expires} ({waiver.owner}): {waiver.reason}; "
+                         f"the check failed: {record.reason}")
+        if waiver is not None:  # expired: the failure counts again, and says why
+            row.update(waiver=waiver.to_dict() | {"expired": True})
+        self._node.user_properties.append((RECORD_PROPERTY, json.dumps(row)))
         if record.verdict == SKIP:
             pytest.skip(f"{where}: {record.reason}")
         if record.verdict == UNSUPPORTED:
@@ -272,6 +298,8 @@ class CheckRunner:
             warnings.warn(PolicyWarning(f"{where}: {record.reason}"), stacklevel=2)
         if record.verdict == FAIL:
             lines = [f"{where}: {record.reason}", f"  client presents: {record.presents}"]
+            if waiver is not None:
+                lines.append(f"  waiver expired on {waiver.expires} ({waiver.owner}): {waiver.reason}")
             if record.outcome:
                 lines.append(f"  outcome: {record.outcome['summary']}")
             if record.baseline:
@@ -294,6 +322,8 @@ class RunHooks:
     def __init__(self, state: RunState) -> None:
         self.state = state
         self.paths: dict[str, Path] = {}
+        self.review: dict[str, Any] | None = None
+        self.comparison: Any = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
@@ -348,9 +378,14 @@ class RunHooks:
         state = self.state
         if not (state.active or state.records or state.aborted) or _is_xdist_worker(session.config):
             return
+        review = waiver_file.review(state.waivers, state.records, waiver_file.today()) if state.waivers else None
+        comparison = compare(state.baseline, {"checks": state.records}, str(session.config.option.baseline)) \
+            if state.baseline is not None else None
+        self.review, self.comparison = review, comparison
         info = RunInfo(targets=state.target_infos(), profile=state.profile_name, started_at=state.started,
                        duration_s=time.time() - state.started, aborted=state.aborted,
-                       interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+                       interrupted=exitstatus == pytest.ExitCode.INTERRUPTED, waivers=review,
+                       comparison=comparison.to_dict() if comparison else None)
         try:
             self.paths = write_reports(session.config.option.reports_dir, state.records, info)
         except OSError as exc:
@@ -360,6 +395,8 @@ class RunHooks:
             return
         if state.aborted:
             session.exitstatus = UNTESTABLE_TARGET
+        elif info.expired_waivers and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an expired waiver is a decision overdue
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         if not self.paths:
@@ -372,6 +409,21 @@ class RunHooks:
             terminalreporter.write_line(f"{prefix}: {state.aborted}", red=True, bold=True)
         ran = ", ".join(f"{n} {v}" for v, n in tally.items() if n) or "no check ran"
         terminalreporter.write_line(f"profile {state.profile_name}: {ran} ({len(state.records)} checks)")
+        for r in state.records:
+            if r["verdict"] == "waived":
+                w = r["waiver"]
+                terminalreporter.write_line(f"waived: {r['id']} [TLS {r['tls_version']}] on {r['target']}: {w['reason']} "
+                                            f"({w['owner']}, until {w['expires']})", yellow=True)
+        review = self.review or {}
+        for w in review.get("expired", []):
+            terminalreporter.write_line(f"expired waiver: {w['check']} (owner {w['owner']}) expired {w['expires']}: "
+                                        f"the run fails until it is renewed or removed", red=True)
+        for w in review.get("stale", []):
+            terminalreporter.write_line(f"stale waiver: {w['check']} (owner {w['owner']}) matches no failure any more",
+                                        yellow=True)
+        if self.comparison is not None:
+            for line in self.comparison.lines():
+                terminalreporter.write_line(line, red=line.startswith("REGRESSED"), green=line.startswith("FIXED"))
         for name, path in self.paths.items():
             terminalreporter.write_line(f"{name}: {path}")
 

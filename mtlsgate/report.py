@@ -1,4 +1,4 @@
-"""The run's reports: JUnit XML for CI, versioned JSON with every verdict's evidence, Markdown summary.
+"""The run's reports: JUnit XML for CI, versioned JSON with every verdict's evidence, Markdown summary, HTML.
 
 Reports are written from :class:`~mtlsgate.gate.CheckRecord` rows only; they carry
 outcomes, certificate summaries and fingerprints, and never key material.
@@ -19,8 +19,10 @@ from typing import Any
 
 from . import __version__
 
-SCHEMA_VERSION = "1.0"
-VERDICT_ORDER = ("fail", "warn", "unsupported", "skip", "pass")
+#: Version of ``mtlsgate.json`` (docs/schema/mtlsgate.schema.json): minor for added fields, major for breaks.
+SCHEMA_VERSION = "1.1"
+#: ``waived``: a failure a waiver accepts (reported as XFAIL); counted apart from ``fail``.
+VERDICT_ORDER = ("fail", "waived", "warn", "unsupported", "skip", "pass")
 
 
 @dataclass
@@ -31,7 +33,13 @@ class RunInfo:
     duration_s: float
     aborted: str | None = None  # the one line that stopped the run, if it was stopped
     interrupted: bool = False
+    waivers: dict[str, Any] | None = None  # waivers.review(): used, expired, stale, not_run
+    comparison: dict[str, Any] | None = None  # baseline.Comparison.to_dict()
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def expired_waivers(self) -> list[dict[str, Any]]:
+        return list((self.waivers or {}).get("expired", []))
 
 
 def counts(records: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -51,6 +59,8 @@ def build_json(records: list[dict[str, Any]], info: RunInfo) -> dict[str, Any]:
         "aborted": info.aborted,
         "interrupted": info.interrupted,
         "counts": counts(ordered),
+        "waivers": info.waivers,
+        "comparison": info.comparison,
         "checks": ordered,
         **info.extra,
     }
@@ -77,6 +87,8 @@ def build_junit(records: list[dict[str, Any]], info: RunInfo) -> ET.ElementTree:
                                  name=f"{r['id']}[tls{r['tls_version']}]", time=f"{r['duration_ms'] / 1000:.3f}")
             if r["verdict"] == "fail":
                 ET.SubElement(case, "failure", message=r["reason"]).text = _evidence_text(r)
+            elif r["verdict"] == "waived":
+                ET.SubElement(case, "skipped", type="pytest.xfail", message=f"waived: {r['reason']}")
             elif r["verdict"] in ("skip", "unsupported"):
                 ET.SubElement(case, "skipped", message=r["reason"])
             else:
@@ -93,22 +105,42 @@ def _evidence_text(r: dict[str, Any]) -> str:
             lines.append(f"detail: {r['outcome']['evidence']['detail']}")
     if r.get("baseline"):
         lines.append(f"valid client: {r['baseline']['summary']}")
+    if r.get("repro"):
+        lines.append(f"reproducer: {r['repro']}")
+    if r.get("log_excerpt"):
+        lines.append("target log:\n" + r["log_excerpt"])
     return "\n".join(lines)
 
 
+def run_status(records: list[dict[str, Any]], info: RunInfo) -> str:
+    tally = counts(records)
+    if info.aborted:
+        return "ABORTED"
+    if tally["fail"] or info.expired_waivers:
+        return "FAILED"
+    if not tally["pass"]:
+        return "NO CHECK PASSED"  # nothing ran, or everything was skipped: never a green summary
+    return "PASSED"
+
+
+def _evidence_cell(r: dict[str, Any]) -> str:
+    text = r["outcome"]["summary"] if r.get("outcome") else r["reason"]
+    if r.get("repro"):
+        text += f" · reproducer `{r['repro']}`"
+    return _md(text)
+
+
+def _rank(r: dict[str, Any]) -> tuple[Any, ...]:
+    rank = {v: i for i, v in enumerate(VERDICT_ORDER)}
+    return rank.get(r["verdict"], 9), r["id"], r["tls_version"], r["target"]
+
+
 def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
+    """Markdown for a CI job page: what failed comes first, then waivers and the baseline, then every check."""
     tally = counts(records)
     targets = ", ".join(t["name"] for t in info.targets) or "(none)"
-    if info.aborted:
-        status = "ABORTED"
-    elif tally["fail"]:
-        status = "FAILED"
-    elif not tally["pass"]:
-        status = "NO CHECK PASSED"  # nothing ran, or everything was skipped: never a green summary
-    else:
-        status = "PASSED"
     lines = [
-        f"# mtlsgate: {status}",
+        f"# mtlsgate: {run_status(records, info)}",
         "",
         f"Target: {targets} · profile `{info.profile}` · {info.duration_s:.1f} s · "
         + " · ".join(f"{n} {v}" for v, n in tally.items() if n),
@@ -118,14 +150,57 @@ def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
         lines += [f"**The run was stopped:** {info.aborted}", ""]
     if info.interrupted:
         lines += ["**The run was interrupted; the report is partial.**", ""]
+    failing = [r for r in sorted(records, key=_rank) if r["verdict"] == "fail"]
+    if failing:
+        lines += [f"## Failing checks ({len(failing)})", "", "| check | TLS | target | why | evidence |",
+                  "| --- | --- | --- | --- | --- |"]
+        lines += [f"| `{r['id']}` | {r['tls_version']} | {r['target']} | {_md(r['reason'])} | {_evidence_cell(r)} |"
+                  for r in failing]
+        lines.append("")
+    review = info.waivers or {}
+    if review.get("expired"):
+        lines += ["## Expired waivers (the run fails until they are renewed or removed)", ""]
+        lines += [f"- `{w['check']}`{_scope(w)}: expired {w['expires']} (owner {w['owner']}): {_md(w['reason'])}"
+                  for w in review["expired"]]
+        lines.append("")
+    waived = [r for r in sorted(records, key=_rank) if r["verdict"] == "waived"]
+    if waived:
+        lines += [f"## Waived failures ({len(waived)})", "", "| check | TLS | target | waiver | evidence |",
+                  "| --- | --- | --- | --- | --- |"]
+        for r in waived:
+            w = r.get("waiver") or {}
+            lines.append(f"| `{r['id']}` | {r['tls_version']} | {r['target']} | {_md(w.get('reason', ''))} "
+                         f"({_md(w.get('owner', '?'))}, until {w.get('expires', '?')}) | {_evidence_cell(r)} |")
+        lines.append("")
+    if review.get("stale"):
+        lines += ["## Stale waivers (they match no failure any more: remove them)", ""]
+        lines += [f"- `{w['check']}`{_scope(w)} (owner {w['owner']}): {_md(w['reason'])}" for w in review["stale"]]
+        lines.append("")
+    if review.get("not_run"):
+        lines += ["Waivers whose checks did not run: "
+                  + ", ".join(f"`{w['check']}`{_scope(w)}" for w in review["not_run"]), ""]
+    cmp = info.comparison
+    if cmp is not None:
+        lines += [f"## Compared with `{cmp['baseline']}`", "",
+                  f"{len(cmp['regressions'])} regression(s), {len(cmp['fixes'])} fix(es)"
+                  + (f", {cmp['new_checks']} new check(s)" if cmp["new_checks"] else "")
+                  + (f", {cmp['missing_checks']} check(s) not run this time" if cmp["missing_checks"] else ""), ""]
+        for title, rows in (("Regressed", cmp["regressions"]), ("Fixed", cmp["fixes"])):
+            lines += [f"- **{title}** `{c['id']}` TLS {c['tls_version']} on {c['target']}: {c['before']} → "
+                      f"{c['after']} ({_md(c['evidence'])})" for c in rows]
+        lines.append("")
     if records:
-        lines += ["| verdict | check | TLS | target | evidence |", "| --- | --- | --- | --- | --- |"]
-        rank = {v: i for i, v in enumerate(VERDICT_ORDER)}
-        for r in sorted(records, key=lambda r: (rank.get(r["verdict"], 9), r["id"], r["tls_version"], r["target"])):
-            evidence = r["outcome"]["summary"] if r.get("outcome") else r["reason"]
+        lines += ["## All checks", "", "| verdict | check | TLS | target | evidence |", "| --- | --- | --- | --- | --- |"]
+        for r in sorted(records, key=_rank):
             lines.append(f"| {r['verdict'].upper()} | `{r['id']}` | {r['tls_version']} | {r['target']} | "
-                         f"{_md(evidence)} |")
+                         f"{_evidence_cell(r)} |")
     return "\n".join(lines) + "\n"
+
+
+def _scope(w: dict[str, Any]) -> str:
+    """" TLS 1.2 on local:nginx" for a narrowed waiver, "" for one that covers every version and target."""
+    return "".join(p for p in ((f" TLS {w['tls_version']}" if w.get("tls_version") else ""),
+                               (f" on {w['target']}" if w.get("target") else "")))
 
 
 def _md(text: str) -> str:
@@ -138,6 +213,7 @@ def write_reports(directory: Path, records: list[dict[str, Any]], info: RunInfo)
         "json": directory / "mtlsgate.json",
         "junit": directory / "junit.xml",
         "summary": directory / "summary.md",
+        "html": directory / "index.html",
     }
     _atomic(paths["json"], json.dumps(build_json(records, info), indent=2).encode())
     tree = build_junit(records, info)
@@ -145,6 +221,9 @@ def write_reports(directory: Path, records: list[dict[str, Any]], info: RunInfo)
     tree.write(tmp, encoding="utf-8", xml_declaration=True)
     os.replace(tmp, paths["junit"])
     _atomic(paths["summary"], build_summary(records, info).encode())
+    from .htmlreport import build_html  # it builds on this module's counts() and run_status()
+
+    _atomic(paths["html"], build_html(records, info).encode())
     return paths
 
 

@@ -16,6 +16,8 @@ import pytest
 from mtlsgate.keypool import KeyPool
 from mtlsgate.targets.base import LabPKI
 
+from reportschema import validate_report
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,7 +41,8 @@ class SuiteRun:
 
     @property
     def report(self) -> dict[str, Any]:
-        return json.loads((self.reports / "mtlsgate.json").read_text())
+        """The run's JSON report, validated against docs/schema/mtlsgate.schema.json."""
+        return validate_report(json.loads((self.reports / "mtlsgate.json").read_text()))
 
     def verdicts(self, verdict: str) -> set[str]:
         return {c["id"] for c in self.report["checks"] if c["verdict"] == verdict}
@@ -70,6 +73,9 @@ def run_suite(tmp_path: Path):
         started = time.monotonic()
         proc = subprocess.run(cmd, check=False, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                               env=environ)
-        return SuiteRun(proc.returncode, proc.stdout + proc.stderr, reports, tmpdir, time.monotonic() - started)
+        run = SuiteRun(proc.returncode, proc.stdout + proc.stderr, reports, tmpdir, time.monotonic() - started)
+        if (reports / "mtlsgate.json").exists():  # every report a self-test produces must match the schema
+            validate_report(json.loads((reports / "mtlsgate.json").read_text()))
+        return run
 
     return run
