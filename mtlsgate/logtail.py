@@ -12,7 +12,7 @@ from pathlib import Path
 
 MAX_BYTES = 4096
 MAX_LINES = 20
-_PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S)
+_PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL)
 _KEY_LINE = re.compile(r"PRIVATE KEY|BEGIN (RSA|EC|ENCRYPTED) ")
 
 

@@ -18,10 +18,14 @@ import pytest
 from mtlsgate import cli
 from mtlsgate.errors import UsageError
 from mtlsgate.logtail import excerpt, scrub
+from mtlsgate.htmlreport import build_html
 from mtlsgate.progress import LiveStatus
+from mtlsgate.report import RunInfo, build_json, build_summary
 from mtlsgate.targets.local import binary_for
 from mtlsgate.targets.provision import in_ci
 from mtlsgate.waivers import load as load_waivers
+
+from reportschema import validate_report
 
 REVOKED = "reject.revoked"
 
@@ -44,6 +48,7 @@ def test_a_mutant_fails_on_top_then_a_waiver_turns_it_green_and_an_expired_one_r
     assert first_table_row.startswith(" `reject.revoked` | 1.2 | reference | should be rejected")
     page = (red.reports / "index.html").read_text()
     assert page.count('class="cell v-fail"') == 2 and 'id="count-fail">2<' in page
+    _a_records_reproducer_is_linked(red.report)
 
     waived = run_suite("--reference-mutant", "no-crl", "--waivers", str(_waivers(tmp_path / "w.toml", _waiver())))
     assert waived.exit_code == 0, waived.output
@@ -66,6 +71,18 @@ def test_a_mutant_fails_on_top_then_a_waiver_turns_it_green_and_an_expired_one_r
     assert f"waiver expired on {yesterday}" in expired.output and "expired waiver: reject.revoked" in expired.output
     assert expired.report["waivers"]["expired"][0]["failures"]
     assert "## Expired waivers" in (expired.reports / "summary.md").read_text()
+
+
+def _a_records_reproducer_is_linked(report: dict) -> None:
+    """Fuzzing (another module) adds ``repro`` to a record: the HTML links it, the summary names it."""
+    records = [dict(c) for c in report["checks"]]
+    failing = next(r for r in records if r["verdict"] == "fail")
+    failing["repro"] = "repro/reject.revoked-tls1.2/replay.sh"
+    info = RunInfo(targets=report["targets"], profile=report["profile"], started_at=0, duration_s=1.0)
+    page = build_html(records, info)
+    assert page.count('class="repro" href="repro/reject.revoked-tls1.2/replay.sh"') == 1
+    assert "reproducer `repro/reject.revoked-tls1.2/replay.sh`" in build_summary(records, info)
+    validate_report(build_json(records, info))
 
 
 def test_an_expired_waiver_fails_even_a_green_run_and_a_stale_one_is_reported(run_suite, tmp_path):
