@@ -278,11 +278,12 @@ def main() -> int:
               file=sys.stderr)
         return 2
     print(f"machine: {machine()}")
-    print(f"repeat: {args.repeat} (medians)\n", flush=True)
+    print(f"repeat: {args.repeat} (medians); load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="mtlsgate-bench-") as tmp:
         work = Path(tmp)
         rows = [] if args.skip_suite else suite_rows(args.repeat, work)
         check_rows, numbers = per_check_rows(max(args.repeat, 3), work, not args.no_curl)
+    print(f"load average at end: {os.getloadavg()[0]:.2f} (other work on the machine skews every figure)\n")
     print_table(rows + check_rows)
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "rows": rows + check_rows, **numbers}, indent=2))
