@@ -32,9 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -207,7 +207,7 @@ def per_check_rows(repeat: int, work: Path, with_curl: bool) -> tuple[list[list[
 
         loops: dict[str, Callable[[], object]] = {
             "engine": lambda: [gate.run_check("local:nginx", v, c) for c, v in plan],
-            "floor": lambda: [_floor_once(a, ctx, host, port, name) for a, ctx in zip(attempts, contexts)],
+            "floor": lambda: [_floor_once(a, ctx, host, port, name) for a, ctx in zip(attempts, contexts, strict=True)],
         }
         if with_curl and shutil.which("curl"):
             loops["curl"] = lambda: [_curl_once(a, host, port, name, target.server_ca) for a in attempts]
@@ -216,7 +216,7 @@ def per_check_rows(repeat: int, work: Path, with_curl: bool) -> tuple[list[list[
         gate.close()
     med = {name: statistics.median(times) for name, times in per.items()}
     engine, floor = med["engine"], med["floor"]
-    ratio_floor = statistics.median(e / f for e, f in zip(per["engine"], per["floor"]))
+    ratio_floor = statistics.median(e / f for e, f in zip(per["engine"], per["floor"], strict=True))
     rows = [
         [f"per check vs nginx: mtlsgate engine ({n} checks)", f"{engine:.2f} ms", f"{1000 / engine:.0f}", "",
          f"{ratio_floor:.2f}x the floor", _verdict(ratio_floor <= TARGETS["per_check_vs_floor"],
@@ -226,7 +226,7 @@ def per_check_rows(repeat: int, work: Path, with_curl: bool) -> tuple[list[list[
     numbers = {"engine_ms": engine, "floor_ms": floor, "ratio_floor": ratio_floor}
     if "curl" in per:
         curl = med["curl"]
-        ratio_curl = statistics.median(c / e for c, e in zip(per["curl"], per["engine"]))
+        ratio_curl = statistics.median(c / e for c, e in zip(per["curl"], per["engine"], strict=True))
         rows.append(["per check vs nginx: curl --cert, one process per check", f"{curl:.2f} ms", f"{1000 / curl:.0f}",
                      "", f"engine is {ratio_curl:.1f}x cheaper",
                      _verdict(ratio_curl >= TARGETS["curl_over_engine"], f">= {TARGETS['curl_over_engine']:g}x")])
@@ -258,7 +258,7 @@ def print_table(rows: list[list[str]]) -> None:
     rows = [r + [""] * (len(header) - len(r)) for r in rows]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for i, r in enumerate([header, *rows]):
-        print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+        print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
         if i == 0:
             print("-+-".join("-" * w for w in widths))
 

@@ -76,6 +76,9 @@ class TargetState:
     profile: Profile
     baselines: dict[str, VersionBaseline] = field(default_factory=dict)
     credentials: dict[str, Credential | None] = field(default_factory=dict)
+    # Report forms that do not change during a run, made once (the benchmark's hot path):
+    summaries: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by check id
+    baseline_dicts: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by TLS version
 
 
 def certificate_summary(cred: Credential | None) -> dict[str, Any] | None:
@@ -270,9 +273,13 @@ class Gate:
                               f"the target did not keep the connection open ({outcome.evidence.detail})")
         duration = _ms(started)
         log = excerpt(state.target.log_path, log_offset) if verdict.status == FAIL else None
+        if tls_version not in state.baseline_dicts:
+            state.baseline_dicts[tls_version] = to_dict(baseline) if baseline else None
+        if check_id not in state.summaries:
+            state.summaries[check_id] = certificate_summary(cred)
         return CheckRecord(verdict=verdict.status, observed=verdict.observed, reason=verdict.reason,
-                           outcome=to_dict(outcome), baseline=to_dict(baseline) if baseline else None,
-                           certificate=certificate_summary(cred), duration_ms=duration, log_excerpt=log, **base)
+                           outcome=to_dict(outcome), baseline=state.baseline_dicts[tls_version],
+                           certificate=state.summaries[check_id], duration_ms=duration, log_excerpt=log, **base)
 
     def _unreachable_line(self, target: Target, outcome: Unreachable) -> str:
         tries = f" (tried {1 + outcome.evidence.retries} times)" if outcome.evidence.retries else ""

@@ -182,7 +182,7 @@ def _cell(r: dict[str, Any] | None) -> str:
 def _header(records: list[dict[str, Any]], info: RunInfo) -> str:
     status = run_status(records, info)
     tally = counts(records)
-    started = dt.datetime.fromtimestamp(info.started_at, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    started = dt.datetime.fromtimestamp(info.started_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     targets = []
     for t in info.targets:
         bits = [t.get("kind"), t.get("endpoint"), t.get("version") and f"version {t['version']}",

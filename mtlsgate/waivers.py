@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from . import catalogue
 from .errors import UsageError
@@ -65,7 +66,7 @@ class Waiver:
 
 
 def today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.UTC).date()
 
 
 def load(path: Path) -> tuple[Waiver, ...]:

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reportschema import validate_report
 
 from mtlsgate.keypool import KeyPool
 from mtlsgate.targets.base import LabPKI
-
-from reportschema import validate_report
 
 ROOT = Path(__file__).resolve().parent.parent
 

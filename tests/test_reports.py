@@ -14,18 +14,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from reportschema import validate_report
 
 from mtlsgate import cli
 from mtlsgate.errors import UsageError
-from mtlsgate.logtail import excerpt, scrub
 from mtlsgate.htmlreport import build_html
+from mtlsgate.logtail import excerpt, scrub
 from mtlsgate.progress import LiveStatus
 from mtlsgate.report import RunInfo, build_json, build_summary
 from mtlsgate.targets.local import binary_for
 from mtlsgate.targets.provision import in_ci
 from mtlsgate.waivers import load as load_waivers
-
-from reportschema import validate_report
 
 REVOKED = "reject.revoked"
 
