@@ -85,31 +85,38 @@ def run_suite(target: str, cache_dir: Path, reports: Path, pycache: Path | None,
     return SuiteRun(wall, ran, usage.ru_maxrss / 1024, proc.returncode)
 
 
+SUITE_VARIANTS = (  # (label, target, fresh key cache, bytecode cache)
+    ("suite vs reference (warm key cache)", "reference", False, True),
+    ("suite vs reference (cold key cache)", "reference", True, True),
+    ("suite vs local:nginx (warm key cache)", "local:nginx", False, True),
+    ("suite vs local:nginx (cold key cache)", "local:nginx", True, True),
+    ("suite vs local:nginx (warm, PYTHONDONTWRITEBYTECODE=1)", "local:nginx", False, False),
+)
+
+
 def suite_rows(repeat: int, work: Path) -> list[list[str]]:
-    rows = []
+    """Every variant once per round, rounds repeated: load drift hits all variants alike."""
     warm_cache, pyc = work / "warm-cache", work / "pycache"
-    startup = [run_suite("reference", warm_cache, work / "startup", pyc, "--collect-only").wall_s
-               for _ in range(repeat + 1)][1:]
-    rows.append(["pytest start-up + collection only (--collect-only)", f"{statistics.median(startup):.2f} s", "", "",
-                 "the floor of any run below"])
     for target in ("reference", "local:nginx"):
         run_suite(target, warm_cache, work / "warmup", pyc)  # fills the warm key and bytecode caches
-        for label, fresh, bytecode in (("warm", False, pyc), ("cold", True, pyc), ("warm, no bytecode cache", False, None)):
-            if bytecode is None and target == "reference":
-                continue
-            runs = []
-            for i in range(repeat):
-                cache = work / f"cold-{target.replace(':', '-')}-{i}" if fresh else warm_cache
-                runs.append(run_suite(target, cache, work / f"r-{target.replace(':', '-')}-{label}-{i}", bytecode))
-            wall = statistics.median(r.wall_s for r in runs)
-            checks = runs[0].checks
-            codes = sorted({r.exit_code for r in runs})
-            rows.append([f"suite vs {target} ({label} key cache)" if bytecode else
-                         f"suite vs {target} (warm key cache, PYTHONDONTWRITEBYTECODE=1)", f"{wall:.2f} s", f"{checks / wall:.0f}",
-                         f"{statistics.median(r.peak_rss_mb for r in runs):.0f} MB",
-                         f"{checks} checks, exit {'/'.join(map(str, codes))}"])
-            if target == "local:nginx" and label == "warm":
-                rows[-1].append(_verdict(wall < TARGETS["nginx_suite_wall_s"], f"< {TARGETS['nginx_suite_wall_s']:g} s"))
+    startup: list[float] = []
+    runs: dict[str, list[SuiteRun]] = {label: [] for label, *_ in SUITE_VARIANTS}
+    for i in range(repeat):
+        startup.append(run_suite("reference", warm_cache, work / "startup", pyc, "--collect-only").wall_s)
+        for n, (label, target, fresh, bytecode) in enumerate(SUITE_VARIANTS):
+            cache = work / f"cold-{n}-{i}" if fresh else warm_cache
+            runs[label].append(run_suite(target, cache, work / f"r-{n}-{i}", pyc if bytecode else None))
+    rows = [["pytest start-up + collection only (--collect-only)", f"{statistics.median(startup):.2f} s", "", "",
+             "in every run below"]]
+    for label, target, _, bytecode in SUITE_VARIANTS:
+        mine = runs[label]
+        wall = statistics.median(r.wall_s for r in mine)
+        checks = mine[0].checks
+        codes = "/".join(map(str, sorted({r.exit_code for r in mine})))
+        rows.append([label, f"{wall:.2f} s", f"{checks / wall:.0f}",
+                     f"{statistics.median(r.peak_rss_mb for r in mine):.0f} MB", f"{checks} checks, exit {codes}"])
+        if target == "local:nginx" and bytecode:
+            rows[-1].append(_verdict(wall < TARGETS["nginx_suite_wall_s"], f"< {TARGETS['nginx_suite_wall_s']:g} s"))
     return rows
 
 

@@ -174,7 +174,8 @@ def _cell(r: dict[str, Any] | None) -> str:
     if r is None:
         return '<td class="cell v-none">—</td>'
     v = r["verdict"]
-    ms = f'<span class="ms">{r["duration_ms"]:.0f} ms</span>' if r.get("duration_ms") else ""
+    took = r.get("duration_ms") or 0
+    ms = f'<span class="ms">{f"{took:.0f}" if took >= 0.5 else "<1"} ms</span>' if took else ""
     return (f'<td class="cell v-{_e(v)}" id="{_cell_id(r)}" data-verdict="{_e(v)}"><details>'
             f"<summary>{_e(v.upper())}{ms}</summary>{_evidence(r)}</details></td>")
 
