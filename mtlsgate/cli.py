@@ -209,6 +209,12 @@ def _diff(parser: argparse.ArgumentParser) -> Runner:
     return run
 
 
+def _replay(parser: argparse.ArgumentParser) -> Runner:
+    from .replay import setup
+
+    return setup(parser)
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] = {
     "echo-backend": ("answer every request with the request's method, path and headers as JSON", _echo_backend),
     "serve": ("run the embedded reference target in the foreground, with its PKI written to --dir", _serve),
@@ -217,6 +223,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] = {
     "lint": ("find what is wrong with certificates, keys, chains, PKCS#12 and CRLs before you upload them", _lint),
     "diff": ("compare two runs' mtlsgate.json: regressions (pass -> fail) and fixes by check id; exit 1 on a "
              "regression", _diff),
+    "replay": ("present a fuzz reproducer (reports/repro/<id>) again; exit 0 agrees with the oracle, 1 still not",
+               _replay),
 }
 
 

@@ -19,15 +19,19 @@ from cryptography.hazmat.primitives import hashes
 from . import catalogue
 from .catalogue import Materials
 from .errors import UntestableTarget
-from .expect import FAIL, PASS, SKIP, Verdict, judge, observe
+from .expect import FAIL, PASS, SKIP, WARN, Verdict, judge, observe
+from .fuzz import FUZZ_CHECK, Campaign, FuzzOptions
 from .handshake import HandshakeFacts, inspect_handshake
 from .keypool import KeyPool
 from .logtail import excerpt, log_size
+from .oracle import POLICY_VERSION, Oracle
 from .outcome import Outcome, RejectedTLS, Unreachable, describe, to_dict
 from .pki import Credential, key_description, signature_hash_name
 from .probe import DEFAULT_RETRIES, TLS_VERSIONS, Prober, Transport
 from .profiles import Profile
 from .profiles import load as load_profile
+from .repro import write_reproducer
+from .strategies import MAX_DEPTH, differences
 from .targets import Target, TargetOptions, open_target
 from .targets.reference import ReferencePolicy
 
@@ -53,6 +57,7 @@ class CheckRecord:
     certificate: dict[str, Any] | None = None
     duration_ms: float = 0.0
     log_excerpt: str | None = None  # a local LB's log lines from a failed check (bounded, scrubbed)
+    fuzz: dict[str, Any] | None = None  # fuzz.oracle-agreement: counts, disagreements, reproducer paths
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,7 +121,7 @@ class Gate:
     def __init__(self, *, target_specs: list[str], options: TargetOptions, profile: Profile | None, workdir: Path,
                  pool: KeyPool, tls_versions: tuple[str, ...] = TLS_VERSIONS, probe_timeout: float = 5.0,
                  reference_policy: ReferencePolicy | None = None, max_duration: float | None = None,
-                 retries: int = DEFAULT_RETRIES) -> None:
+                 retries: int = DEFAULT_RETRIES, fuzz: FuzzOptions | None = None) -> None:
         self.target_specs = target_specs
         self.options = options
         self.profile = profile
@@ -125,6 +130,7 @@ class Gate:
         self.tls_versions = tls_versions
         self.probe_timeout = probe_timeout
         self.reference_policy = reference_policy
+        self.fuzz = fuzz or FuzzOptions()
         self.states: dict[str, TargetState] = {}
         self.unavailable: dict[str, str] = {}  # targets whose LB binary is missing: their checks skip
         self._stack = contextlib.ExitStack()
@@ -224,7 +230,7 @@ class Gate:
         return state.credentials[check_id]
 
     def run_check(self, spec: str, tls_version: str, check_id: str) -> CheckRecord:
-        if self.aborted is None and check_id != MODE_CHECK and self._out_of_time(
+        if self.aborted is None and check_id not in (MODE_CHECK, FUZZ_CHECK) and self._out_of_time(
                 2 + 1 + catalogue.get(check_id).requests):  # the probe, and a liveness probe if it fails
             self.aborted = self._out_of_time_line(f"after {self.checks_done} checks")
         if self.aborted is not None:
@@ -236,7 +242,7 @@ class Gate:
 
     def _run_check(self, spec: str, tls_version: str, check_id: str) -> CheckRecord:
         if spec in self.unavailable:
-            group, expect = ("mode", "reject") if check_id == MODE_CHECK else (catalogue.get(check_id).group,
+            group, expect = ("mode", "reject") if check_id == MODE_CHECK else ("fuzz", "oracle") if check_id == FUZZ_CHECK else (catalogue.get(check_id).group,
                                                                                catalogue.get(check_id).expect)
             return CheckRecord(id=check_id, tls_version=tls_version, target=spec, group=group, expected=expect,
                                presents="", verdict=SKIP, observed="not run", reason=self.unavailable[spec],
@@ -245,6 +251,8 @@ class Gate:
         started = time.monotonic()
         if check_id == MODE_CHECK:
             return self._mode_record(state, tls_version, started)
+        if check_id == FUZZ_CHECK:
+            return self._fuzz_record(state, tls_version, started)
         case = catalogue.get(check_id)
         base = dict(id=check_id, tls_version=tls_version, target=state.target.name, group=case.group,
                     expected=case.expect, presents=case.presents, profile=state.profile.name)
@@ -314,6 +322,7 @@ class Gate:
 
     def _not_run(self, spec: str, tls_version: str, check_id: str, reason: str) -> CheckRecord:
         group, expect, presents = (("mode", "reject", "no certificate (preflight)") if check_id == MODE_CHECK else
+                                   ("fuzz", "oracle", "Hypothesis-generated chains") if check_id == FUZZ_CHECK else
                                    (catalogue.get(check_id).group, catalogue.get(check_id).expect,
                                     catalogue.get(check_id).presents))
         state = self.states.get(spec)
@@ -352,6 +361,63 @@ class Gate:
                            duration_ms=_ms(started), **base)
 
 
+    def _fuzz_record(self, state: TargetState, tls_version: str, started: float) -> CheckRecord:
+        """Run one fuzz campaign; the record carries its counts and the reproducers it wrote."""
+        opts = self.fuzz
+        base = dict(id=FUZZ_CHECK, tls_version=tls_version, target=state.target.name, group="fuzz", expected="oracle",
+                    presents=f"Hypothesis-generated chains (profile {opts.profile}, {opts.count} examples)",
+                    profile=state.profile.name)
+        skip = self._skip_reason(state, tls_version, [] if state.target.client_ca is not None and
+                                 state.materials.has("identity") else [catalogue.NEEDS_TEXT["client_ca"]])
+        if skip:
+            return CheckRecord(verdict=SKIP, observed="not run", reason=skip, **base)
+        assert state.target.client_ca is not None
+        baseline = state.baselines[tls_version].valid
+        transport = self.transport(state, tls_version)
+        campaign = Campaign(
+            root=state.target.client_ca, pool=self.pool,
+            oracle=Oracle((state.target.client_ca.cert,), max_intermediates=state.profile.max_intermediates),
+            attempt=lambda cred: state.prober.probe(state.target.endpoint, cred, transport),
+            valid=self.credential(state, "accept.valid-direct"), baseline=baseline,  # type: ignore[arg-type]
+            max_depth=min(MAX_DEPTH, state.profile.max_intermediates + 1))  # one past the limit, no deeper
+        result = campaign.run(opts)
+        tally = result.tally
+        repros = []
+        for ex in result.disagreements:
+            entry: dict[str, Any] = {"kind": ex.kind, "summary": ex.summary(), "differs_from_valid_in":
+                                     differences(ex.chain), "rules": list(ex.key[1])}
+            if opts.repro_dir is not None and ex.credential is not None and ex.outcome is not None:
+                path = write_reproducer(opts.repro_dir, ex, target=state.target.name, tls_version=tls_version,
+                                        profile=state.profile.name, flags=opts.replay_flags.get(
+                                            state.target.name, f"--target {state.target.name}"), baseline=baseline)
+                entry["reproducer"] = f"repro/{path.name}"  # relative to the reports directory
+                entry["reproducer_path"] = str(path)
+            repros.append(entry)
+        observed = tally.line()
+        if tally.liveness_failure:
+            status, reason = FAIL, tally.liveness_failure
+        elif tally.lb_looser or tally.inconclusive:
+            status, reason = FAIL, f"the target disagrees with the oracle: {observed}"
+        elif tally.lb_stricter:
+            status = WARN if state.profile.policy_for(FUZZ_CHECK) == "warn" else FAIL
+            reason = f"the target is stricter than the oracle: {observed}"
+        elif tally.examples == tally.unpresentable:
+            status, reason = SKIP, f"no generated chain could be presented ({observed})"
+        else:
+            status, reason = PASS, f"the target agrees with the oracle: {observed}"
+        if repros:
+            reason += "; reproducers: " + ", ".join(r.get("reproducer", r["summary"]) for r in repros)
+        fuzz = {"profile": opts.profile, "oracle_policy": POLICY_VERSION, **tally.to_dict(), "disagreements": repros}
+        # The campaign's evidence: the first disagreement's outcome, else the counts themselves.
+        first = next((ex.outcome for ex in result.disagreements if ex.outcome is not None), None)
+        outcome = to_dict(first) if first is not None else {
+            "kind": "campaign", "summary": observed,
+            "evidence": {"detail": f"{tally.examples} generated chains, {tally.to_dict()['examples_per_second']} "
+                                   f"examples/s, oracle {POLICY_VERSION}"}}
+        return CheckRecord(verdict=status, observed=observed, reason=reason, duration_ms=_ms(started), fuzz=fuzz,
+                           outcome=outcome, baseline=to_dict(baseline) if baseline else None, **base)
+
+
 def _certificate_not_sent(outcome: Outcome) -> bool:
     """RFC 8446 §6.2: certificate_required means the server received no certificate at all.
 
@@ -369,4 +435,4 @@ def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 2)
 
 
-__all__ = ["Gate", "CheckRecord", "MODE_CHECK"]
+__all__ = ["Gate", "CheckRecord", "MODE_CHECK", "FUZZ_CHECK"]

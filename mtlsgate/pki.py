@@ -81,6 +81,15 @@ class Extension:
 
 
 @dataclass(frozen=True)
+class NameConstraintsSpec:
+    """A nameConstraints extension (for CA certificates): ``dns:``/``email:``/``ip:``/``uri:`` subtrees."""
+
+    permitted: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    critical: bool = True
+
+
+@dataclass(frozen=True)
 class CertSpec:
     """What a certificate must look like; every field is one knob a verifier may check."""
 
@@ -104,6 +113,7 @@ class CertSpec:
     subject_key_id: bool = True
     authority_key_id: bool = True
     subject_name: x509.Name | None = None  # overrides ``subject``: copies a name byte for byte
+    name_constraints: NameConstraintsSpec | None = None
 
     @classmethod
     def ca_spec(cls, cn: str, *, key: str = "p256", key_slot: int = 0, path_length: int | None = None,
@@ -215,6 +225,16 @@ def _general_name(entry: str) -> x509.GeneralName:
     raise ValueError(f"SAN entry {entry!r}: expected dns:, ip:, email: or uri:")
 
 
+def _subtree(entry: str) -> x509.GeneralName:
+    """Like a SAN entry, except that an ``email:`` subtree may be a bare host or ``.domain``."""
+    kind, _, value = entry.partition(":")
+    if kind.lower() == "email":
+        return x509.RFC822Name(value)
+    if kind.lower() == "ip":
+        return x509.IPAddress(ipaddress.ip_network(value))
+    return _general_name(entry)
+
+
 def _signing_hash(issuer_key: PrivateKey, name: str) -> hashes.HashAlgorithm | None:
     if isinstance(issuer_key, ed25519.Ed25519PrivateKey):
         return None
@@ -270,6 +290,11 @@ def issue(spec: CertSpec, issuer: Credential | None = None, *, pool: KeyPool,
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),  # type: ignore[arg-type]
             critical=False,
         )
+    if spec.name_constraints is not None:
+        nc = spec.name_constraints
+        builder = builder.add_extension(x509.NameConstraints(
+            permitted_subtrees=[_subtree(e) for e in nc.permitted] or None,
+            excluded_subtrees=[_subtree(e) for e in nc.excluded] or None), critical=nc.critical)
     for ext in spec.extensions:
         builder = builder.add_extension(
             x509.UnrecognizedExtension(x509.ObjectIdentifier(ext.oid), ext.value), critical=ext.critical
@@ -376,6 +401,7 @@ __all__ = [
     "Credential",
     "CredentialFiles",
     "Extension",
+    "NameConstraintsSpec",
     "KeyPool",
     "issue",
     "make_crl",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -27,6 +28,7 @@ from . import waivers as waiver_file
 from .baseline import compare, load_report
 from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
 from .expect import FAIL, PASS, SKIP, UNSUPPORTED, WARN
+from .fuzz import FUZZ_CHECK, MAX_EXAMPLES, PROFILES, FuzzOptions
 from .gate import MODE_CHECK, CheckRecord, Gate
 from .keypool import KeyPool
 from .kitfile import load_kit
@@ -88,6 +90,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="an earlier mtlsgate.json: the summary lists regressions and fixes against it")
     g.addoption("--live-status", choices=("auto", "on", "off"), default="auto",
                 help="one status line of checks done/remaining per target (auto: only on a terminal)")
+    g.addoption("--fuzz-profile", default="ci", choices=sorted(PROFILES),
+                help="Hypothesis profile of fuzz.oracle-agreement: ci (default: derandomized, 25 examples per TLS "
+                     "version), dev (100, random), thorough (1000, random)")
+    g.addoption("--fuzz-examples", default=None, metavar="N",
+                help=f"examples per target and TLS version (1-{MAX_EXAMPLES}; overrides the profile's count)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -177,6 +184,12 @@ class RunState:
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
         self.versions = tuple(sorted(set(opt.tls_version or TLS_VERSIONS)))
+        examples = opt.fuzz_examples
+        if examples is not None and (not str(examples).isdigit() or not 1 <= int(examples) <= MAX_EXAMPLES):
+            raise pytest.UsageError(f"--fuzz-examples must be a whole number between 1 and {MAX_EXAMPLES}")
+        self.fuzz = FuzzOptions(profile=opt.fuzz_profile, examples=int(examples) if examples is not None else None,
+                                repro_dir=(opt.reports_dir / "repro").absolute(),
+                                replay_flags={t: replay_flags(config, t) for t in self.targets})
 
     def ensure_gate(self) -> Gate:
         if self.gate is None:
@@ -185,7 +198,7 @@ class RunState:
             self.gate = Gate(target_specs=self.targets, options=self.options, profile=self.profile, workdir=self.workdir,
                              pool=KeyPool(), tls_versions=self.versions, probe_timeout=opt.probe_timeout,
                              reference_policy=MUTANTS[opt.reference_mutant] if opt.reference_mutant else None,
-                             max_duration=opt.max_duration, retries=opt.probe_retries)
+                             max_duration=opt.max_duration, retries=opt.probe_retries, fuzz=self.fuzz)
         return self.gate
 
     def close(self) -> None:
@@ -265,7 +278,7 @@ class CheckRunner:
         self._node = node
 
     def check(self, check_id: str) -> CheckRecord:
-        if check_id != MODE_CHECK:
+        if check_id not in (MODE_CHECK, FUZZ_CHECK):
             catalogue.get(check_id)  # an unknown id is a bug in the suite, not a skip
         gate_stopped = self._state.gate is not None and self._state.gate.aborted
         if self._state.aborted and not gate_stopped:  # only under xdist: a worker's preflight stopped the run
@@ -307,6 +320,22 @@ class CheckRunner:
             pytest.fail("\n".join(lines), pytrace=False)
         assert record.verdict in (PASS, WARN)
         return record
+
+
+def replay_flags(config: pytest.Config, spec: str) -> str:
+    """The ``mtlsgate replay`` flags that reach ``spec`` again, as this run reached it (paths absolute)."""
+    opt = config.option
+    flags = [f"--target {shlex.quote(spec)}"]
+    if opt.reference_mutant and spec == "reference":
+        flags.append(f"--reference-mutant {opt.reference_mutant}")
+    if opt.profile:
+        flags.append(f"--profile {shlex.quote(opt.profile)}")
+    for name in ("server_name", "server_ca", "client_ca_cert", "client_ca_key", "client_cert", "client_key"):
+        value = getattr(opt, name)
+        if value is not None and spec.startswith("https:"):
+            shown = str(value.absolute()) if isinstance(value, Path) else str(value)
+            flags.append(f"--{name.replace('_', '-')} {shlex.quote(shown)}")
+    return " ".join(flags)
 
 
 @pytest.fixture
@@ -424,6 +453,12 @@ class RunHooks:
         if self.comparison is not None:
             for line in self.comparison.lines():
                 terminalreporter.write_line(line, red=line.startswith("REGRESSED"), green=line.startswith("FIXED"))
+        fuzzed = [r for r in state.records if r.get("fuzz")]
+        if fuzzed:
+            total = sum(r["fuzz"]["examples"] for r in fuzzed)
+            terminalreporter.write_line(f"fuzz: {total} generated chains probed ({len(fuzzed)} campaigns, profile "
+                                        f"{fuzzed[0]['fuzz']['profile']}); reproducers: "
+                                        f"{sum(len(r['fuzz']['disagreements']) for r in fuzzed)}")
         for name, path in self.paths.items():
             terminalreporter.write_line(f"{name}: {path}")
 

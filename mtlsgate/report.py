@@ -194,6 +194,7 @@ def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
         for r in sorted(records, key=_rank):
             lines.append(f"| {r['verdict'].upper()} | `{r['id']}` | {r['tls_version']} | {r['target']} | "
                          f"{_evidence_cell(r)} |")
+    lines += _fuzz_section(records)
     return "\n".join(lines) + "\n"
 
 
@@ -201,6 +202,22 @@ def _scope(w: dict[str, Any]) -> str:
     """" TLS 1.2 on local:nginx" for a narrowed waiver, "" for one that covers every version and target."""
     return "".join(p for p in ((f" TLS {w['tls_version']}" if w.get("tls_version") else ""),
                                (f" on {w['target']}" if w.get("target") else "")))
+
+
+def _fuzz_section(records: list[dict[str, Any]]) -> list[str]:
+    """Examples run per campaign, and a link to every reproducer (paths relative to this file)."""
+    fuzzed = sorted((r for r in records if r.get("fuzz")), key=lambda r: (r["target"], r["tls_version"]))
+    if not fuzzed:
+        return []
+    lines = ["", "## Fuzz (`fuzz.oracle-agreement`)", ""]
+    for r in fuzzed:
+        f = r["fuzz"]
+        rate = f" · {f['examples_per_second']} examples/s" if f.get("examples_per_second") else ""
+        lines.append(f"- {r['target']} TLS {r['tls_version']} (profile `{f['profile']}`): {_md(r['observed'])}{rate}")
+        for d in f.get("disagreements", []):
+            where = f"[{d['reproducer']}]({d['reproducer']})" if d.get("reproducer") else "(not written)"
+            lines.append(f"  - {d['kind']} in {', '.join(d['differs_from_valid_in']) or 'a valid chain'}: {where}")
+    return lines
 
 
 def _md(text: str) -> str:

@@ -14,6 +14,7 @@ from .. import catalogue
 from ..keypool import KeyPool, write_private
 from ..pki import CertSpec, Credential, issue, make_crl, pem
 from ..probe import Endpoint
+from ..strategies import published_fuzz_cas
 
 #: The names the suite's own targets answer to; ``.test`` is reserved (RFC 6761).
 LAB_SERVER_NAME = "mtlsgate.test"
@@ -85,6 +86,7 @@ class LabPKI:
         revoked = issue(CertSpec(subject=(("O", "mtlsgate"), ("CN", "lab revoked client")), key_slot=11),
                         intermediate, pool=pool)
         published = catalogue.published_intermediates(catalogue.Materials(pool=pool, client_ca=root))
+        published += published_fuzz_cas(pool, root)  # so generated intermediates pass CRL_CHECK_ALL
         crls = (make_crl(root, []), make_crl(intermediate, [revoked.cert.serial_number]),
                 *(make_crl(i, []) for i in published))
         rogue = issue(CertSpec.ca_spec("mtlsgate lab rogue CA", key_slot=2, not_after=dt.timedelta(days=365)),

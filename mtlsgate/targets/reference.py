@@ -47,6 +47,7 @@ class ReferencePolicy:
     max_intermediates: int = 3
     strict_sni_host: bool = True  # 421 when Host names another server than SNI
     strip_client_headers: bool = True
+    ignore_errors: frozenset[int] = frozenset()  # X509_V_ERR_* codes waved through (one-field mutants)
     timeout: float = 10.0
 
 
@@ -105,7 +106,7 @@ def build_context(pki: LabPKI, policy: ReferencePolicy, workdir: Path) -> SSL.Co
     ctx.set_verify_depth(policy.max_intermediates)
 
     def verify(conn: SSL.Connection, cert: crypto.X509, errnum: int, depth: int, ok: int) -> bool:
-        if policy.ignore_verify_errors:
+        if policy.ignore_verify_errors or (not ok and errnum in policy.ignore_errors):
             return True
         if not ok and not (policy.trust_any_ca and errnum in _ISSUER_ERRORS):
             return False
@@ -177,11 +178,16 @@ def _identity_headers(cert: x509.Certificate | None, verified: bool) -> list[tup
         return [("X-SSL-Client-Verify", "NONE")]
     return [
         ("X-SSL-Client-Verify", "SUCCESS" if verified else "FAILED"),
-        ("X-SSL-Client-S-DN", cert.subject.rfc4514_string()),
-        ("X-SSL-Client-I-DN", cert.issuer.rfc4514_string()),
+        ("X-SSL-Client-S-DN", _latin1(cert.subject.rfc4514_string())),
+        ("X-SSL-Client-I-DN", _latin1(cert.issuer.rfc4514_string())),
         ("X-SSL-Client-Serial", format(cert.serial_number, "X")),
         ("X-SSL-Client-Fingerprint", cert.fingerprint(hashes.SHA256()).hex()),
     ]
+
+
+def _latin1(value: str) -> str:
+    """A header value http.client can send: a non-ASCII DN (found by fuzzing) goes as its UTF-8 bytes."""
+    return value.encode("utf-8").decode("latin-1")
 
 
 class ReferenceServer:
@@ -348,4 +354,6 @@ MUTANTS: dict[str, ReferencePolicy] = {
     "ignore-verify-errors": ReferencePolicy(ignore_verify_errors=True),  # any presented certificate passes
     "no-crl": ReferencePolicy(check_crl=False),
     "accept-ca-leaf": ReferencePolicy(reject_ca_leaf=False),
+    "ignore-eku": ReferencePolicy(ignore_errors=frozenset({26})),  # X509_V_ERR_INVALID_PURPOSE: EKU not enforced
+    "accept-expired": ReferencePolicy(ignore_errors=frozenset({10})),  # X509_V_ERR_CERT_HAS_EXPIRED waved through
 }
