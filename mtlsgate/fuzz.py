@@ -19,6 +19,7 @@ differs from a client the target accepts in exactly the fields that matter.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -178,14 +179,24 @@ class Campaign:
         self.max_depth = max_depth
 
     def try_chain(self, chain: ChainSpec) -> Example:
+        issued = self.issue(chain)
+        return issued if isinstance(issued, Example) else self.judge(chain, issued, self.present(chain, issued))
+
+    def issue(self, chain: ChainSpec) -> Credential | Example:
         try:
-            cred = build_chain(chain, self.root, self.pool)
-        except (ValueError, RuntimeError) as exc:  # a combination the issuer cannot sign (e.g. MD5 with EC)
+            return build_chain(chain, self.root, self.pool)
+        except (ValueError, RuntimeError) as exc:  # e.g. openssl will not re-sign a not-yet-valid certificate
             return Example(chain, None, None, None, None, "unpresentable", f"could not be issued: {exc}")
+
+    def present(self, chain: ChainSpec, cred: Credential) -> Outcome | Example:
         try:
-            outcome = self.attempt(cred)
+            return self.attempt(cred)
         except (OSError, ValueError) as exc:  # our own client refused to load it (ssl.SSLError is an OSError)
             return Example(chain, cred, None, None, None, "unpresentable", f"our client cannot present it: {exc}")
+
+    def judge(self, chain: ChainSpec, cred: Credential, outcome: Outcome | Example) -> Example:
+        if isinstance(outcome, Example):
+            return outcome
         verdict = self.oracle.judge(cred.cert, cred.chain)
         seen = observe(outcome, self.baseline)
         return Example(chain, cred, verdict, outcome, seen, classify(verdict, seen))
@@ -203,18 +214,39 @@ class Campaign:
         started = time.monotonic()
         root_key = key_description(self.root.key)
 
-        @options.settings()
-        @given(chains(root_key=root_key, max_depth=self.max_depth))
-        def body(chain: ChainSpec) -> None:
-            if tally.liveness_failure is not None:
-                return  # the target is gone: the remaining draws are not probed
-            ex = self.try_chain(chain)
-            tally.add(ex)
-            if ex.kind in (LOOSER, STRICTER, INCONCLUSIVE):
-                found.setdefault(ex.key, ex)
-            tally.liveness_failure = self.alive()
+        # The liveness probe after example n runs in a second thread while example n+1 is
+        # drawn and issued (CPU work of ours); it is settled before example n+1 is probed,
+        # so "a valid client is still accepted after each example" holds as stated.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtlsgate-liveness") as pool:
+            pending: list[Future[str | None]] = []
 
-        body()
+            def settle() -> None:
+                while pending:
+                    failure = pending.pop().result()
+                    if failure and tally.liveness_failure is None:
+                        tally.liveness_failure = failure
+
+            @options.settings()
+            @given(chains(root_key=root_key, max_depth=self.max_depth))
+            def body(chain: ChainSpec) -> None:
+                if tally.liveness_failure is not None:
+                    return  # the target is gone: the remaining draws are not probed
+                issued = self.issue(chain)
+                settle()
+                if tally.liveness_failure is not None:
+                    return
+                if isinstance(issued, Example):
+                    tally.add(issued)
+                    return
+                outcome = self.present(chain, issued)
+                pending.append(pool.submit(self.alive))
+                ex = self.judge(chain, issued, outcome)
+                tally.add(ex)
+                if ex.kind in (LOOSER, STRICTER, INCONCLUSIVE):
+                    found.setdefault(ex.key, ex)
+
+            body()
+            settle()
         tally.seconds = time.monotonic() - started
         originals = list(found.values())[: options.max_reproducers]
         shrunk: list[Example] = []

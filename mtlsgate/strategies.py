@@ -160,78 +160,100 @@ def _extensions() -> st.SearchStrategy[tuple[Extension, ...]]:
                             (Extension("2.999.1.8", b"\x04\x03abc", critical=False),)))
 
 
-def _hash_for(issuer_key: str) -> st.SearchStrategy[str]:
-    """Signature hashes the issuer's key can make (MD5 only with RSA); the first is the valid one."""
-    return st.sampled_from(HASHES if issuer_key.startswith("rsa") else HASHES[:-1])
-
-
 #: Per field, the chance (in percent) that a draw departs from the valid value: an example
 #: then differs from a valid chain in one or two fields, which is where single-field bugs
 #: (an LB that ignores EKU) show, while combinations still occur.
 MUTATION_PERCENT = 10
 
+# Strategies are built once: building them per draw (``flatmap``) cost more than a live probe.
+_PERCENT = st.integers(min_value=0, max_value=99)
+_HASH_RSA, _HASH_OTHER = st.sampled_from(HASHES), st.sampled_from(HASHES[:-1])
+_VALIDITY = {"leaf": _validity("leaf"), "ca": _validity("ca")}
+_EXTENSIONS = _extensions()
+_SANS = st.just(()) | st.lists(st.sampled_from(SAN_ENTRIES), min_size=1, max_size=3, unique=True).map(tuple)
+_ALTERNATIVES: dict[str, st.SearchStrategy[Any]] = {
+    "ca_key": st.sampled_from(CA_KEYS[1:]), "ca": st.sampled_from((None, False)), "path_length": st.sampled_from((0, 1, 2)),
+    "bool": st.just(False), "true": st.just(True), "ca_ku": st.sampled_from(CA_KUS[1:]),
+    "ca_eku": st.sampled_from(CA_EKUS[1:]), "nc": st.sampled_from(NAME_CONSTRAINTS[1:]),
+    "leaf_key": st.sampled_from(LEAF_KEYS[1:]), "subject": st.sampled_from(SUBJECTS[1:]),
+    "leaf_ca": st.sampled_from((None, True)), "leaf_ku": st.sampled_from(LEAF_KUS[1:]),
+    "leaf_ku_rsa": st.sampled_from(tuple(k for k in LEAF_KUS[1:] if k is None or "key_agreement" not in k)),
+    "leaf_eku": st.sampled_from(LEAF_EKUS[1:]), "serial": st.sampled_from(SERIALS[1:]),
+}
 
-def _weighted(valid: Any, others: tuple[Any, ...] | st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """The valid value, or (rarely) one of ``others``; shrinks toward the valid value."""
-    alternatives = others if isinstance(others, st.SearchStrategy) else st.sampled_from(others) if others else st.just(valid)
-    return st.integers(min_value=0, max_value=99).flatmap(
-        lambda n: alternatives if n < MUTATION_PERCENT else st.just(valid))
+
+def _pick(draw: st.DrawFn, valid: Any, alternatives: st.SearchStrategy[Any]) -> Any:
+    """The valid value, or (rarely) a draw from ``alternatives``; shrinks toward the valid value."""
+    return draw(alternatives) if draw(_PERCENT) < MUTATION_PERCENT else valid
+
+
+def _draw_ca(draw: st.DrawFn, level: int, issuer_key: str) -> CertSpec:
+    a = _ALTERNATIVES
+    key = _pick(draw, "p256", a["ca_key"])
+    nb, na = _pick(draw, (-HOUR, 365 * DAY), _VALIDITY["ca"])
+    return valid_ca(level, key).replace(
+        hash=_pick(draw, "sha256", _HASH_RSA if issuer_key.startswith("rsa") else _HASH_OTHER),
+        not_before=nb, not_after=na,
+        ca=_pick(draw, True, a["ca"]),
+        path_length=_pick(draw, None, a["path_length"]),
+        bc_critical=_pick(draw, True, a["bool"]),
+        key_usage=_pick(draw, CA_KUS[0], a["ca_ku"]),
+        ku_critical=_pick(draw, True, a["bool"]),
+        eku=_pick(draw, None, a["ca_eku"]),
+        eku_critical=False,
+        extensions=_pick(draw, (), _EXTENSIONS),
+        name_constraints=_pick(draw, None, a["nc"]),
+    )
+
+
+def _draw_leaf(draw: st.DrawFn, issuer_key: str) -> CertSpec:
+    a = _ALTERNATIVES
+    nb, na = _pick(draw, (-HOUR, 30 * DAY), _VALIDITY["leaf"])
+    key = _pick(draw, "p256", a["leaf_key"])
+    return VALID_LEAF.replace(
+        subject=_pick(draw, SUBJECTS[0], a["subject"]),
+        key=key,
+        hash=_pick(draw, "sha256", _HASH_RSA if issuer_key.startswith("rsa") else _HASH_OTHER),
+        not_before=nb, not_after=na,
+        ca=_pick(draw, False, a["leaf_ca"]),
+        bc_critical=_pick(draw, True, a["bool"]),
+        key_usage=_pick(draw, LEAF_KUS[0], a["leaf_ku_rsa"] if key.startswith("rsa") else a["leaf_ku"]),
+        ku_critical=_pick(draw, True, a["bool"]),
+        eku=_pick(draw, LEAF_EKUS[0], a["leaf_eku"]),
+        eku_critical=_pick(draw, False, a["true"]),
+        san=_pick(draw, VALID_LEAF.san, _SANS),
+        san_critical=_pick(draw, False, a["true"]),
+        extensions=_pick(draw, (), _EXTENSIONS),
+        serial=_pick(draw, None, a["serial"]),
+    )
 
 
 @st.composite
 def ca_specs(draw: st.DrawFn, level: int, issuer_key: str) -> CertSpec:
-    key = draw(_weighted("p256", CA_KEYS[1:]))
-    nb, na = draw(_weighted((-HOUR, 365 * DAY), _validity("ca")))
-    ca = draw(_weighted(True, (None, False)))
-    return valid_ca(level, key).replace(
-        hash=draw(_weighted("sha256", _hash_for(issuer_key))),
-        not_before=nb, not_after=na, ca=ca,
-        path_length=draw(_weighted(None, (0, 1, 2))),
-        bc_critical=draw(_weighted(True, (False,))),
-        key_usage=draw(_weighted(CA_KUS[0], CA_KUS[1:])),
-        ku_critical=draw(_weighted(True, (False,))),
-        eku=draw(_weighted(None, CA_EKUS[1:])),
-        eku_critical=False,
-        extensions=draw(_weighted((), _extensions())),
-        name_constraints=draw(_weighted(None, NAME_CONSTRAINTS[1:])),
-    )
+    """One intermediate at ``level`` below an issuer with an ``issuer_key`` key."""
+    return _draw_ca(draw, level, issuer_key)
 
 
 @st.composite
 def leaf_specs(draw: st.DrawFn, issuer_key: str) -> CertSpec:
-    nb, na = draw(_weighted((-HOUR, 30 * DAY), _validity("leaf")))
-    key = draw(_weighted("p256", LEAF_KEYS[1:]))
-    kus = tuple(k for k in LEAF_KUS[1:] if k is None or not key.startswith("rsa") or "key_agreement" not in k)
-    return VALID_LEAF.replace(
-        subject=draw(_weighted(SUBJECTS[0], SUBJECTS[1:])),
-        key=key,
-        hash=draw(_weighted("sha256", _hash_for(issuer_key))),
-        not_before=nb, not_after=na,
-        ca=draw(_weighted(False, (None, True))),
-        bc_critical=draw(_weighted(True, (False,))),
-        key_usage=draw(_weighted(LEAF_KUS[0], kus)),
-        ku_critical=draw(_weighted(True, (False,))),
-        eku=draw(_weighted(LEAF_EKUS[0], LEAF_EKUS[1:])),
-        eku_critical=draw(_weighted(False, (True,))),
-        san=draw(_weighted(VALID_LEAF.san, st.just(()) | st.lists(st.sampled_from(SAN_ENTRIES), min_size=1,
-                                                                    max_size=3, unique=True).map(tuple))),
-        san_critical=draw(_weighted(False, (True,))),
-        extensions=draw(_weighted((), _extensions())),
-        serial=draw(_weighted(None, SERIALS[1:])),
-    )
+    """One leaf below an issuer with an ``issuer_key`` key."""
+    return _draw_leaf(draw, issuer_key)
+
+
+_DEPTHS = {d: st.integers(min_value=0, max_value=d) for d in range(MAX_DEPTH + 1)}
 
 
 @st.composite
 def chains(draw: st.DrawFn, root_key: str = "rsa2048", max_depth: int = MAX_DEPTH) -> ChainSpec:
     """A chain of 0..``max_depth`` intermediates and a leaf below a client CA with a ``root_key`` key."""
-    depth = draw(st.integers(min_value=0, max_value=max_depth))
+    depth = draw(_DEPTHS[max(0, min(max_depth, MAX_DEPTH))])
     cas: list[CertSpec] = []
     issuer_key = root_key
     for level in range(1, depth + 1):
-        ca = draw(ca_specs(level, issuer_key))
+        ca = _draw_ca(draw, level, issuer_key)
         cas.append(ca)
         issuer_key = ca.key
-    return ChainSpec(tuple(cas), draw(leaf_specs(issuer_key)))
+    return ChainSpec(tuple(cas), _draw_leaf(draw, issuer_key))
 
 
 # -- shrinking toward the valid chain ---------------------------------------------------

@@ -67,7 +67,7 @@ def test_a_reference_that_ignores_eku_fails_with_a_reproducer_differing_only_in_
 
 
 def test_a_reference_that_accepts_expired_is_shrunk_to_a_validity_field(run_suite):
-    run = run_suite("-k", "fuzz", "--reference-mutant", "accept-expired", "--fuzz-examples", "150",
+    run = run_suite("-k", "fuzz", "--reference-mutant", "accept-expired", "--fuzz-examples", "300",
                     "--tls-version", "1.3")
     assert run.exit_code == 1, run.output
     [record] = [c for c in run.report["checks"] if c["id"] == "fuzz.oracle-agreement"]
