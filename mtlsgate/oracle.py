@@ -21,8 +21,9 @@ certificates. Three sources, in this order:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -134,7 +135,7 @@ class Oracle:
     def judge(self, leaf: x509.Certificate, chain: Sequence[x509.Certificate] = (),
               at: dt.datetime | None = None) -> OracleVerdict:
         """The verdict for ``leaf`` presented with ``chain`` (issuers, leaf's issuer first) at ``at``."""
-        at = at or dt.datetime.now(dt.timezone.utc)
+        at = at or dt.datetime.now(dt.UTC)
         certs = [leaf, *chain]
         issuers = [*chain, *self._anchor_for(certs[-1])]
         reject: list[Finding] = []

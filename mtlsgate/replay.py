@@ -12,8 +12,8 @@ import argparse
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
 from .expect import observe

@@ -57,7 +57,7 @@ class ChainSpec:
     intermediates: tuple[CertSpec, ...] = ()
     leaf: CertSpec = VALID_LEAF
 
-    def normalised(self) -> "ChainSpec":
+    def normalised(self) -> ChainSpec:
         """Intermediates named and keyed by level and key type (what the lab publishes CRLs for)."""
         cas = tuple(valid_ca(i + 1, c.key).replace(**_ca_fields(c)) for i, c in enumerate(self.intermediates))
         return ChainSpec(cas, self.leaf.replace(key_slot=LEAF_SLOT))

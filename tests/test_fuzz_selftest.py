@@ -9,10 +9,9 @@ import sys
 
 import pytest
 
+from conftest import ROOT
 from mtlsgate.errors import PYTEST_USAGE_ERROR
 from mtlsgate.targets.local import LBS, binary_for
-
-from conftest import ROOT
 
 VALIDITY = {"not_before", "not_after"}
 

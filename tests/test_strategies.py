@@ -7,8 +7,21 @@ import json
 from hypothesis import HealthCheck, Phase, given, settings
 
 from mtlsgate.oracle import MUST_ACCEPT, Oracle
-from mtlsgate.strategies import (CA_KEYS, MAX_DEPTH, VALID_CHAIN, VALID_LEAF, ChainSpec, build_chain, chains,
-                                 differences, fuzz_ca_name, published_fuzz_cas, shrink_moves, spec_to_dict, valid_ca)
+from mtlsgate.strategies import (
+    CA_KEYS,
+    MAX_DEPTH,
+    VALID_CHAIN,
+    VALID_LEAF,
+    ChainSpec,
+    build_chain,
+    chains,
+    differences,
+    fuzz_ca_name,
+    published_fuzz_cas,
+    shrink_moves,
+    spec_to_dict,
+    valid_ca,
+)
 
 FAST = settings(max_examples=40, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
                 suppress_health_check=list(HealthCheck))
