@@ -170,7 +170,8 @@ class Campaign:
     """
 
     def __init__(self, *, root: Credential, pool: KeyPool, oracle: Oracle, attempt: Callable[[Credential], Outcome],
-                 valid: Credential, baseline: Outcome | None, max_depth: int = MAX_DEPTH) -> None:
+                 valid: Credential, baseline: Outcome | None, max_depth: int = MAX_DEPTH,
+                 depth_limit: int | None = None) -> None:
         self.root = root
         self.pool = pool
         self.oracle = oracle
@@ -178,6 +179,7 @@ class Campaign:
         self.valid = valid
         self.baseline = baseline
         self.max_depth = max_depth
+        self.depth_limit = depth_limit
 
     def try_chain(self, chain: ChainSpec) -> Example:
         issued = self.issue(chain)
@@ -228,7 +230,7 @@ class Campaign:
                         tally.liveness_failure = failure
 
             @options.settings()
-            @given(chains(root_key=root_key, max_depth=self.max_depth))
+            @given(chains(root_key=root_key, max_depth=self.max_depth, depth_limit=self.depth_limit))
             def body(chain: ChainSpec) -> None:
                 if tally.liveness_failure is not None:
                     return  # the target is gone: the remaining draws are not probed

@@ -379,7 +379,8 @@ class Gate:
             oracle=Oracle((state.target.client_ca.cert,), max_intermediates=state.profile.max_intermediates),
             attempt=lambda cred: state.prober.probe(state.target.endpoint, cred, transport),
             valid=self.credential(state, "accept.valid-direct"), baseline=baseline,  # type: ignore[arg-type]
-            max_depth=min(MAX_DEPTH, state.profile.max_intermediates + 1))  # one past the limit, no deeper
+            max_depth=min(MAX_DEPTH, state.profile.max_intermediates + 1),  # one past the limit, no deeper
+            depth_limit=state.profile.max_intermediates)
         result = campaign.run(opts)
         tally = result.tally
         repros = []

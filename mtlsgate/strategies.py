@@ -244,9 +244,19 @@ _DEPTHS = {d: st.integers(min_value=0, max_value=d) for d in range(MAX_DEPTH + 1
 
 
 @st.composite
-def chains(draw: st.DrawFn, root_key: str = "rsa2048", max_depth: int = MAX_DEPTH) -> ChainSpec:
-    """A chain of 0..``max_depth`` intermediates and a leaf below a client CA with a ``root_key`` key."""
-    depth = draw(_DEPTHS[max(0, min(max_depth, MAX_DEPTH))])
+def chains(draw: st.DrawFn, root_key: str = "rsa2048", max_depth: int = MAX_DEPTH,
+           depth_limit: int | None = None) -> ChainSpec:
+    """A chain of 0..``max_depth`` intermediates and a leaf below a client CA with a ``root_key`` key.
+
+    Depths beyond ``depth_limit`` (the target's verify depth, whose answer is configuration)
+    are drawn only as rarely as any other departure from the valid chain.
+    """
+    max_depth = max(0, min(max_depth, MAX_DEPTH))
+    limit = max_depth if depth_limit is None else max(0, min(depth_limit, max_depth))
+    if limit < max_depth and draw(_PERCENT) < MUTATION_PERCENT:
+        depth = draw(st.integers(min_value=limit + 1, max_value=max_depth))
+    else:
+        depth = draw(_DEPTHS[limit])
     cas: list[CertSpec] = []
     issuer_key = root_key
     for level in range(1, depth + 1):
