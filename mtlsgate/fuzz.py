@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 
 from .expect import Observation, observe
 from .keypool import KeyPool
@@ -42,7 +42,7 @@ AGREE, LOOSER, STRICTER, INCONCLUSIVE = "agree", "lb-looser", "lb-stricter", "in
 #: included: derandomized (the same chains every run), a small fixed count, no deadline
 #: (a live probe's latency is the target's, not ours), no example database.
 _COMMON: dict[str, Any] = dict(deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate],
-                               report_multiple_bugs=False)
+                               report_multiple_bugs=False, verbosity=Verbosity.quiet)
 PROFILES: dict[str, dict[str, Any]] = {
     "ci": dict(max_examples=25, derandomize=True, database=None),
     "dev": dict(max_examples=100, derandomize=False, database=None),
@@ -93,6 +93,10 @@ class Example:
         return f"{self.kind}: oracle {self.oracle.summary()}; target {describe(self.outcome)}"
 
 
+class _Stop(Exception):
+    """Ends the Hypothesis loop early (liveness lost, or --max-duration reached)."""
+
+
 def classify(verdict: OracleVerdict, seen: Observation) -> str:
     if seen.result == "inconclusive":
         return INCONCLUSIVE
@@ -115,6 +119,7 @@ class Tally:
     inconclusive: int = 0
     unpresentable: int = 0
     liveness_failure: str | None = None
+    out_of_time: bool = False  # stopped at --max-duration before the requested count
     seconds: float = 0.0
 
     def add(self, ex: Example) -> None:
@@ -149,6 +154,8 @@ class Tally:
                  f"{self.lb_looser} LB-looser", f"{self.lb_stricter} LB-stricter"]
         if self.inconclusive:
             parts.append(f"{self.inconclusive} inconclusive")
+        if self.out_of_time:
+            parts.append("stopped early at --max-duration")
         if self.unpresentable:
             parts.append(f"{self.unpresentable} not issuable or presentable (e.g. openssl will not re-sign a "
                          "not-yet-valid certificate with SHA-1)")
@@ -171,7 +178,7 @@ class Campaign:
 
     def __init__(self, *, root: Credential, pool: KeyPool, oracle: Oracle, attempt: Callable[[Credential], Outcome],
                  valid: Credential, baseline: Outcome | None, max_depth: int = MAX_DEPTH,
-                 depth_limit: int | None = None) -> None:
+                 depth_limit: int | None = None, out_of_time: Callable[[], bool] | None = None) -> None:
         self.root = root
         self.pool = pool
         self.oracle = oracle
@@ -180,6 +187,7 @@ class Campaign:
         self.baseline = baseline
         self.max_depth = max_depth
         self.depth_limit = depth_limit
+        self.out_of_time = out_of_time or (lambda: False)  # the run's --max-duration budget
 
     def try_chain(self, chain: ChainSpec) -> Example:
         issued = self.issue(chain)
@@ -207,9 +215,11 @@ class Campaign:
     def alive(self) -> str | None:
         """None while a valid client is still accepted; else what it got."""
         outcome = self.attempt(self.valid)
-        if observe(outcome, self.baseline).result == "accepted":
+        seen = observe(outcome, self.baseline)
+        if seen.result == "accepted":
             return None
-        return f"after a generated chain, a valid client was no longer accepted: {describe(outcome)}"
+        gone = " (the target stopped answering)" if seen.result == "inconclusive" else ""
+        return f"after a generated chain, a valid client was no longer accepted{gone}: {describe(outcome)}"
 
     def run(self, options: FuzzOptions) -> CampaignResult:
         tally = Tally()
@@ -232,12 +242,15 @@ class Campaign:
             @options.settings()
             @given(chains(root_key=root_key, max_depth=self.max_depth, depth_limit=self.depth_limit))
             def body(chain: ChainSpec) -> None:
-                if tally.liveness_failure is not None:
-                    return  # the target is gone: the remaining draws are not probed
+                if tally.liveness_failure is not None or tally.out_of_time:
+                    raise _Stop()  # the target is gone, or the time is up: no more draws
+                if self.out_of_time():
+                    tally.out_of_time = True
+                    raise _Stop()
                 issued = self.issue(chain)
                 settle()
                 if tally.liveness_failure is not None:
-                    return
+                    raise _Stop()
                 if isinstance(issued, Example):
                     tally.add(issued)
                     return
@@ -248,7 +261,10 @@ class Campaign:
                 if ex.kind in (LOOSER, STRICTER, INCONCLUSIVE):
                     found.setdefault(ex.key, ex)
 
-            body()
+            try:
+                body()
+            except _Stop:
+                pass
             settle()
         tally.seconds = time.monotonic() - started
         originals = list(found.values())[: options.max_reproducers]

@@ -380,7 +380,8 @@ class Gate:
             attempt=lambda cred: state.prober.probe(state.target.endpoint, cred, transport),
             valid=self.credential(state, "accept.valid-direct"), baseline=baseline,  # type: ignore[arg-type]
             max_depth=min(MAX_DEPTH, state.profile.max_intermediates + 1),  # one past the limit, no deeper
-            depth_limit=state.profile.max_intermediates)
+            depth_limit=state.profile.max_intermediates,
+            out_of_time=lambda: self._out_of_time(4))  # an example and its liveness probe, each up to 2 timeouts
         result = campaign.run(opts)
         tally = result.tally
         repros = []
@@ -397,13 +398,17 @@ class Gate:
         observed = tally.line()
         if tally.liveness_failure:
             status, reason = FAIL, tally.liveness_failure
+            if "stopped answering" in tally.liveness_failure:  # the circuit breaker: the rest would only time out
+                self.aborted = (f"target {state.target.name} stopped answering during fuzz.oracle-agreement after "
+                                f"{tally.examples} examples; {self.checks_done} checks were done, the rest were not run")
         elif tally.lb_looser or tally.inconclusive:
             status, reason = FAIL, f"the target disagrees with the oracle: {observed}"
         elif tally.lb_stricter:
             status = WARN if state.profile.policy_for(FUZZ_CHECK) == "warn" else FAIL
             reason = f"the target is stricter than the oracle: {observed}"
         elif tally.examples == tally.unpresentable:
-            status, reason = SKIP, f"no generated chain could be presented ({observed})"
+            status, reason = SKIP, (f"the run reached --max-duration before any example ({observed})" if
+                                    tally.out_of_time else f"no generated chain could be presented ({observed})")
         else:
             status, reason = PASS, f"the target agrees with the oracle: {observed}"
         if repros:
