@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from .expect import Observation, observe
 from .keypool import KeyPool
 from .oracle import MUST_ACCEPT, MUST_REJECT, Oracle, OracleVerdict
-from .outcome import Outcome, describe
+from .outcome import Outcome, RejectedTLS, describe
 from .pki import Credential, key_description
 from .strategies import MAX_DEPTH, ChainSpec, build_chain, chains, differences, shrink_moves
 
@@ -157,8 +157,8 @@ class Tally:
         if self.out_of_time:
             parts.append("stopped early at --max-duration")
         if self.unpresentable:
-            parts.append(f"{self.unpresentable} not issuable or presentable (e.g. openssl will not re-sign a "
-                         "not-yet-valid certificate with SHA-1)")
+            parts.append(f"{self.unpresentable} not issued or not sent (openssl will not re-sign a not-yet-valid "
+                         "certificate with SHA-1/MD5; our client withholds some legacy ones)")
         return ", ".join(parts)
 
 
@@ -208,6 +208,11 @@ class Campaign:
     def judge(self, chain: ChainSpec, cred: Credential, outcome: Outcome | Example) -> Example:
         if isinstance(outcome, Example):
             return outcome
+        if isinstance(outcome, RejectedTLS) and outcome.alert == "certificate_required":
+            # RFC 8446 6.2: the target received no certificate. Our client withheld it (e.g. an
+            # MD5-signed leaf offered to a Go server under TLS 1.3): nothing was tested.
+            return Example(chain, cred, None, outcome, None, "unpresentable",
+                           "our client withheld it (the target answered certificate_required)")
         verdict = self.oracle.judge(cred.cert, cred.chain)
         seen = observe(outcome, self.baseline)
         return Example(chain, cred, verdict, outcome, seen, classify(verdict, seen))
