@@ -23,7 +23,7 @@ import pytest
 
 from mtlsgate import catalogue
 from mtlsgate.errors import UNTESTABLE_TARGET
-from mtlsgate.gate import MODE_CHECK
+from mtlsgate.gate import FUZZ_CHECK, MODE_CHECK
 from mtlsgate.profiles import load as load_profile
 from mtlsgate.targets import local
 from mtlsgate.targets.local import LBS, binary_for, variants
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TLS_VERSIONS = ("1.2", "1.3")
 
 #: The check ids the suites implement today: every catalogue case plus the preflight.
-IMPLEMENTED = frozenset({case.id for case in catalogue.CASES} | {MODE_CHECK})
+IMPLEMENTED = frozenset({case.id for case in catalogue.CASES} | {MODE_CHECK, FUZZ_CHECK})
 #: Ids of checks a later issue adds (issue 4); a variant may name them before they exist.
 LATER_ISSUE = re.compile(r"^(trust\.ca-names|headers\.[a-z-]+|bypass\.[a-z-]+)$")
 #: The one skip a local target may produce: a certificate the client library would not send.

@@ -9,11 +9,11 @@ from test_lb_mutants import require_lb
 
 from mtlsgate import catalogue
 from mtlsgate.errors import UNTESTABLE_TARGET
-from mtlsgate.gate import MODE_CHECK
+from mtlsgate.gate import FUZZ_CHECK, MODE_CHECK
 
 #: The binary override local.py honours; a path that does not exist makes the LB "not installed".
 MISSING = {"MTLSGATE_TRAEFIK_BIN": "/nonexistent/mtlsgate-test/traefik"}
-CHECKS_PER_VERSION = len(catalogue.CASES) + 1  # + mode.client-auth-required
+CHECKS_PER_VERSION = len(catalogue.CASES) + 2  # + mode.client-auth-required, fuzz.oracle-agreement
 
 
 def _mtlsgate_lines(output: str) -> list[str]:
@@ -45,7 +45,7 @@ def test_two_local_targets_under_xdist_report_every_check_of_both(run_suite):
     pytest.importorskip("xdist")
     run = run_suite("--target", "local:nginx", "--target", "local:haproxy", "-n", "2")
     assert run.exit_code == 0, run.output[-3000:]
-    ids = {c.id for c in catalogue.CASES} | {MODE_CHECK}
+    ids = {c.id for c in catalogue.CASES} | {MODE_CHECK, FUZZ_CHECK}
     for target in ("local:nginx", "local:haproxy"):
         seen = Counter((c["id"], c["tls_version"]) for c in run.report["checks"] if c["target"] == target)
         assert seen == {(i, v): 1 for i in ids for v in ("1.2", "1.3")}, target  # each exactly once
