@@ -188,6 +188,7 @@ class Campaign:
         self.max_depth = max_depth
         self.depth_limit = depth_limit
         self.out_of_time = out_of_time or (lambda: False)  # the run's --max-duration budget
+        self.last_alive: Outcome | None = None  # what the valid client got at the last liveness probe
 
     def try_chain(self, chain: ChainSpec) -> Example:
         issued = self.issue(chain)
@@ -220,6 +221,7 @@ class Campaign:
     def alive(self) -> str | None:
         """None while a valid client is still accepted; else what it got."""
         outcome = self.attempt(self.valid)
+        self.last_alive = outcome
         seen = observe(outcome, self.baseline)
         if seen.result == "accepted":
             return None

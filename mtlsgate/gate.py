@@ -58,6 +58,7 @@ class CheckRecord:
     duration_ms: float = 0.0
     log_excerpt: str | None = None  # a local LB's log lines from a failed check (bounded, scrubbed)
     fuzz: dict[str, Any] | None = None  # fuzz.oracle-agreement: counts, disagreements, reproducer paths
+    repro: str | None = None  # a reproducer directory (relative to the reports directory)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -414,14 +415,13 @@ class Gate:
         if repros:
             reason += "; reproducers: " + ", ".join(r.get("reproducer", r["summary"]) for r in repros)
         fuzz = {"profile": opts.profile, "oracle_policy": POLICY_VERSION, **tally.to_dict(), "disagreements": repros}
-        # The campaign's evidence: the first disagreement's outcome, else the counts themselves.
-        first = next((ex.outcome for ex in result.disagreements if ex.outcome is not None), None)
-        outcome = to_dict(first) if first is not None else {
-            "kind": "campaign", "summary": observed,
-            "evidence": {"detail": f"{tally.examples} generated chains, {tally.to_dict()['examples_per_second']} "
-                                   f"examples/s, oracle {POLICY_VERSION}"}}
+        # The campaign's evidence: the first disagreement's outcome, else what the valid client
+        # got at the last liveness probe (the target still let it in after the last example).
+        first = next((ex.outcome for ex in result.disagreements if ex.outcome is not None), campaign.last_alive)
+        outcome = to_dict(first) if first is not None else None
+        repro = next((r["reproducer"] for r in repros if r.get("reproducer")), None)
         return CheckRecord(verdict=status, observed=observed, reason=reason, duration_ms=_ms(started), fuzz=fuzz,
-                           outcome=outcome, baseline=to_dict(baseline) if baseline else None, **base)
+                           outcome=outcome, repro=repro, baseline=to_dict(baseline) if baseline else None, **base)
 
 
 def _certificate_not_sent(outcome: Outcome) -> bool:
