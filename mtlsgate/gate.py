@@ -16,10 +16,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from . import catalogue
+from . import catalogue, registry
 from .catalogue import Materials
 from .errors import UntestableTarget
-from .expect import FAIL, PASS, SKIP, WARN, Verdict, judge, observe
+from .expect import FAIL, PASS, SKIP, UNSUPPORTED, WARN, Verdict, judge, observe
+from .finding import CheckContext, ProbeCheck
 from .fuzz import FUZZ_CHECK, Campaign, FuzzOptions
 from .handshake import HandshakeFacts, inspect_handshake
 from .keypool import KeyPool
@@ -59,6 +60,8 @@ class CheckRecord:
     log_excerpt: str | None = None  # a local LB's log lines from a failed check (bounded, scrubbed)
     fuzz: dict[str, Any] | None = None  # fuzz.oracle-agreement: counts, disagreements, reproducer paths
     repro: str | None = None  # a reproducer directory (relative to the reports directory)
+    attempts: list[dict[str, Any]] | None = None  # probe checks: every variant tried, with its outcome
+    backend_headers: list[list[str]] | None = None  # header checks: identity headers the backend received
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -232,7 +235,7 @@ class Gate:
 
     def run_check(self, spec: str, tls_version: str, check_id: str) -> CheckRecord:
         if self.aborted is None and check_id not in (MODE_CHECK, FUZZ_CHECK) and self._out_of_time(
-                2 + 1 + catalogue.get(check_id).requests):  # the probe, and a liveness probe if it fails
+                2 + 1 + _attempts(check_id)):  # the probe(s), and a liveness probe if it fails
             self.aborted = self._out_of_time_line(f"after {self.checks_done} checks")
         if self.aborted is not None:
             return self._not_run(spec, tls_version, check_id, f"run stopped: {self.aborted}")
@@ -243,8 +246,7 @@ class Gate:
 
     def _run_check(self, spec: str, tls_version: str, check_id: str) -> CheckRecord:
         if spec in self.unavailable:
-            group, expect = ("mode", "reject") if check_id == MODE_CHECK else ("fuzz", "oracle") if check_id == FUZZ_CHECK else (catalogue.get(check_id).group,
-                                                                               catalogue.get(check_id).expect)
+            group, expect = describe_check(check_id)
             return CheckRecord(id=check_id, tls_version=tls_version, target=spec, group=group, expected=expect,
                                presents="", verdict=SKIP, observed="not run", reason=self.unavailable[spec],
                                profile=self.profile.name if self.profile else "default")
@@ -254,6 +256,8 @@ class Gate:
             return self._mode_record(state, tls_version, started)
         if check_id == FUZZ_CHECK:
             return self._fuzz_record(state, tls_version, started)
+        if check_id in registry.PROBE_CHECKS:
+            return self._probe_record(state, tls_version, registry.PROBE_CHECKS[check_id], started)
         case = catalogue.get(check_id)
         base = dict(id=check_id, tls_version=tls_version, target=state.target.name, group=case.group,
                     expected=case.expect, presents=case.presents, profile=state.profile.name)
@@ -322,14 +326,47 @@ class Gate:
         return f"the run reached --max-duration {self.max_duration:g}s {when}; the rest were not run"
 
     def _not_run(self, spec: str, tls_version: str, check_id: str, reason: str) -> CheckRecord:
-        group, expect, presents = (("mode", "reject", "no certificate (preflight)") if check_id == MODE_CHECK else
-                                   ("fuzz", "oracle", "Hypothesis-generated chains") if check_id == FUZZ_CHECK else
-                                   (catalogue.get(check_id).group, catalogue.get(check_id).expect,
-                                    catalogue.get(check_id).presents))
+        group, expect = describe_check(check_id)
+        presents = ("no certificate (preflight)" if check_id == MODE_CHECK else
+                    "Hypothesis-generated chains" if check_id == FUZZ_CHECK else
+                    registry.PROBE_CHECKS[check_id].presents if check_id in registry.PROBE_CHECKS else
+                    catalogue.get(check_id).presents)
         state = self.states.get(spec)
         profile = state.profile.name if state else (self.profile.name if self.profile else "default")
         return CheckRecord(id=check_id, tls_version=tls_version, target=spec, group=group, expected=expect,
                            presents=presents, verdict=SKIP, observed="not run", reason=reason, profile=profile)
+
+    def _probe_record(self, state: TargetState, tls_version: str, check: ProbeCheck, started: float) -> CheckRecord:
+        """A check beyond "present one credential": its function makes the attempts, judge() decides each."""
+        base = dict(id=check.id, tls_version=tls_version, target=state.target.name, group=check.group,
+                    expected=check.expect, presents=check.presents, profile=state.profile.name)
+        skip = self._skip_reason(state, tls_version, check.missing(state.materials, state.target))
+        if skip:
+            return CheckRecord(verdict=SKIP, observed="not run", reason=skip, **base)
+        baseline = state.baselines[tls_version]
+        valid = self.credential(state, "accept.valid-direct") if state.materials.has("identity") else None
+        ctx = CheckContext(check_id=check.id, expect=check.expect, target=state.target, prober=state.prober,
+                           materials=state.materials, profile=state.profile, tls_version=tls_version,
+                           timeout=self.probe_timeout, valid=valid, baseline_valid=baseline.valid,
+                           baseline_none=baseline.none, ca_names=baseline.facts.ca_names if baseline.facts else None)
+        found = check.run(ctx)
+        if isinstance(found.outcome, Unreachable):
+            dead = self._still_alive(state, tls_version, found.outcome)
+            if dead is not None:
+                self.aborted = dead
+                return CheckRecord(verdict=SKIP, observed="not run", reason=f"run stopped: {dead}",
+                                   outcome=to_dict(found.outcome), duration_ms=_ms(started), **base)
+        verdict = found.verdict
+        if verdict.status == FAIL and check.id in state.profile.unsupported:
+            verdict = Verdict(UNSUPPORTED, verdict.expected, verdict.observed,
+                              f"not supported by target: {state.profile.unsupported[check.id]} ({verdict.reason})")
+        return CheckRecord(verdict=verdict.status, observed=verdict.observed, reason=verdict.reason,
+                           outcome=to_dict(found.outcome) if found.outcome is not None else None,
+                           baseline=to_dict(found.baseline) if found.baseline is not None else None,
+                           certificate=certificate_summary(found.credential), duration_ms=_ms(started),
+                           attempts=[a.to_dict() for a in found.attempts] or None,
+                           backend_headers=[list(h) for h in found.backend_headers]
+                           if found.backend_headers is not None else None, **base)
 
     def _skip_reason(self, state: TargetState, tls_version: str, missing: list[str]) -> str | None:
         unsupported = state.baselines[tls_version].unsupported
@@ -433,6 +470,26 @@ def _certificate_not_sent(outcome: Outcome) -> bool:
     return isinstance(outcome, RejectedTLS) and outcome.alert == "certificate_required"
 
 
+def _attempts(check_id: str) -> int:
+    """How many probe timeouts a check may cost at most (for --max-duration)."""
+    if check_id in registry.PROBE_CHECKS:
+        return 10  # header batches, Host spellings, sessions, streams: a handful of attempts each
+    return catalogue.get(check_id).requests
+
+
+def describe_check(check_id: str) -> tuple[str, str]:
+    """(group, expected) of any known check id; an unknown id raises KeyError (a bug in the suite)."""
+    if check_id == MODE_CHECK:
+        return "mode", "reject"
+    if check_id == FUZZ_CHECK:
+        return "fuzz", "oracle"
+    if check_id in registry.PROBE_CHECKS:
+        entry = registry.PROBE_CHECKS[check_id]
+        return entry.group, entry.expect
+    case = catalogue.get(check_id)
+    return case.group, case.expect
+
+
 def _protocol_refused(outcome: Outcome) -> bool:
     return isinstance(outcome, RejectedTLS) and outcome.alert == "protocol_version"
 
@@ -441,4 +498,4 @@ def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 2)
 
 
-__all__ = ["Gate", "CheckRecord", "MODE_CHECK", "FUZZ_CHECK"]
+__all__ = ["Gate", "CheckRecord", "MODE_CHECK", "FUZZ_CHECK", "describe_check"]

@@ -23,13 +23,12 @@ from typing import Any
 
 import pytest
 
-from . import catalogue
 from . import waivers as waiver_file
 from .baseline import compare, load_report
 from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
 from .expect import FAIL, PASS, SKIP, UNSUPPORTED, WARN
-from .fuzz import FUZZ_CHECK, MAX_EXAMPLES, PROFILES, FuzzOptions
-from .gate import MODE_CHECK, CheckRecord, Gate
+from .fuzz import MAX_EXAMPLES, PROFILES, FuzzOptions
+from .gate import CheckRecord, Gate, describe_check
 from .keypool import KeyPool
 from .kitfile import load_kit
 from .probe import DEFAULT_RETRIES, TLS_VERSIONS
@@ -72,6 +71,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--kit", default=None, type=Path, metavar="DIR",
                 help="trust material from a kit made by `mtlsgate kit` (kit.json); with local:<lb>, "
                      "the LB is provisioned with the kit instead of the lab PKI")
+    g.addoption("--alt-server-name", default=None, metavar="NAME",
+                help="a name the same listener serves without client auth (bypass checks; default: a random *.invalid)")
+    g.addoption("--echo-backend", action="store_true", default=False,
+                help="the target forwards to `mtlsgate echo-backend`: the header checks run")
     g.addoption("--profile", default=None, help="expectation profile: a name in fixtures/profiles/ or a .toml file")
     g.addoption("--tls-version", action="append", choices=TLS_VERSIONS, default=None,
                 help="TLS version(s) to test (default: 1.2 and 1.3)")
@@ -162,7 +165,8 @@ class RunState:
             self.options = TargetOptions(
                 server_name=opt.server_name, server_ca=opt.server_ca, client_ca_cert=opt.client_ca_cert,
                 client_ca_key=opt.client_ca_key, client_cert=opt.client_cert, client_key=opt.client_key,
-                revoked_cert=opt.revoked_cert, revoked_key=opt.revoked_key, kit=kit)
+                revoked_cert=opt.revoked_cert, revoked_key=opt.revoked_key, kit=kit,
+                alt_server_name=opt.alt_server_name, echo_backend=opt.echo_backend)
             self.targets = [validate_spec(t) for t in (opt.target or ["reference"])]
             if kit is not None and "reference" in self.targets:
                 raise UsageError("--kit needs --target local:<lb> (provisioned with the kit) or --target https://...; "
@@ -278,8 +282,7 @@ class CheckRunner:
         self._node = node
 
     def check(self, check_id: str) -> CheckRecord:
-        if check_id not in (MODE_CHECK, FUZZ_CHECK):
-            catalogue.get(check_id)  # an unknown id is a bug in the suite, not a skip
+        describe_check(check_id)  # an unknown id is a bug in the suite, not a skip
         gate_stopped = self._state.gate is not None and self._state.gate.aborted
         if self._state.aborted and not gate_stopped:  # only under xdist: a worker's preflight stopped the run
             self._node.user_properties.append((ABORT_PROPERTY, self._state.aborted))
@@ -317,6 +320,10 @@ class CheckRunner:
                 lines.append(f"  outcome: {record.outcome['summary']}")
             if record.baseline:
                 lines.append(f"  a valid client gets: {record.baseline['summary']}")
+            for attempt in record.attempts or []:
+                lines.append(f"  {attempt['verdict'].upper()} {attempt['label']}: {attempt['reason']}")
+            if record.backend_headers:
+                lines.append("  the backend received: " + "; ".join(f"{k}: {v}" for k, v in record.backend_headers))
             pytest.fail("\n".join(lines), pytrace=False)
         assert record.verdict in (PASS, WARN)
         return record

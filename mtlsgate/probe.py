@@ -74,6 +74,7 @@ class Transport:
     requests: int = 1
     headers: tuple[tuple[str, str], ...] = ()
     timeout: float = 5.0
+    check_hostname: bool | None = None  # default: when SNI is sent; off to probe names the cert may not carry
 
     @property
     def deadline(self) -> float:
@@ -141,7 +142,8 @@ class Prober:
         had happened, so the target cannot have judged the credential. A rejection (alert,
         EOF after the server spoke, HTTP answer) is never retried.
         """
-        ctx = self.context(credential, transport.tls_version, transport.server_name is not None)
+        check = transport.check_hostname if transport.check_hostname is not None else transport.server_name is not None
+        ctx = self.context(credential, transport.tls_version, check and transport.server_name is not None)
         outcome = run_probe(endpoint, ctx, transport)
         retries = 0
         while isinstance(outcome, Unreachable) and outcome.transient and retries < self.retries:
@@ -238,6 +240,14 @@ def _client(ctx: ssl.SSLContext, timeout: httpx.Timeout, deadline: Deadline, pro
     transport._pool = httpcore.ConnectionPool(ssl_context=ctx, http1=True, http2=False, retries=0,
                                               network_backend=_WatchedBackend(deadline, progress))
     return httpx.Client(transport=transport, timeout=timeout, trust_env=False, follow_redirects=False)
+
+    def fresh_context(self, credential: Credential | None, tls_version: str, check_hostname: bool) -> ssl.SSLContext:
+        """An uncached context, for probes that change it (ALPN) or tie sessions to it (resumption)."""
+        with self._lock:
+            ctx = self._build_context(credential, tls_version, check_hostname)
+            if credential is not None:
+                self._keep.append(credential)
+            return ctx
 
 
 def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> Outcome:

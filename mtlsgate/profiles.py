@@ -17,7 +17,14 @@ from .errors import UsageError
 
 SIGNALS = ("tls-alert", "eof", "http-4xx", "misdirected")
 POLICY_VALUES = ("fail", "warn")
-_KEYS = {"name", "description", "extends", "rejection_signals", "max_intermediates", "policy", "unsupported"}
+_KEYS = {"name", "description", "extends", "rejection_signals", "max_intermediates", "policy", "unsupported",
+         "ca_names", "identity_headers"}
+#: trust.ca-names: "exact" (the advertised CA names are the configured client CAs) or
+#: "exact-or-none" (a listener may also advertise no names at all, e.g. nginx ssl_trusted_certificate).
+CA_NAMES_VALUES = ("exact", "exact-or-none")
+#: What an identity header forwarded to the backend carries, for headers.forwarded-identity.
+IDENTITY_KINDS = ("verify", "subject-dn", "issuer-dn", "serial-hex", "serial-decimal", "sha1", "sha256", "cert",
+                  "subject-cn")
 
 
 def fixtures_dir() -> Path:
@@ -36,6 +43,8 @@ class Profile:
     max_intermediates: int = 3
     policy: Mapping[str, str] = field(default_factory=dict)
     unsupported: Mapping[str, str] = field(default_factory=dict)
+    ca_names: str = "exact"
+    identity_headers: Mapping[str, str] = field(default_factory=dict)  # header name -> IDENTITY_KINDS
     source: str = ""
 
     def policy_for(self, check_id: str) -> str:
@@ -92,6 +101,14 @@ def _load(name_or_file: str, seen: tuple[str, ...]) -> Profile:
     depth = _expect(data, "max_intermediates", int, path, base.max_intermediates)
     if not 0 <= depth <= 16:
         raise UsageError(f"profile {path}: max_intermediates must be between 0 and 16")
+    ca_names = _expect(data, "ca_names", str, path, base.ca_names)
+    if ca_names not in CA_NAMES_VALUES:
+        raise UsageError(f"profile {path}: ca_names must be one of {', '.join(CA_NAMES_VALUES)}")
+    identity = dict(base.identity_headers)
+    for header, kind in _expect(data, "identity_headers", dict, path, {}).items():
+        if kind not in IDENTITY_KINDS:
+            raise UsageError(f"profile {path}: identity_headers.{header} must be one of {', '.join(IDENTITY_KINDS)}")
+        identity[header] = kind
     return Profile(
         name=_expect(data, "name", str, path, path.stem),
         description=_expect(data, "description", str, path, base.description),
@@ -99,6 +116,8 @@ def _load(name_or_file: str, seen: tuple[str, ...]) -> Profile:
         max_intermediates=depth,
         policy=policy,
         unsupported=unsupported,
+        ca_names=ca_names,
+        identity_headers=identity,
         source=str(path),
     )
 

@@ -15,3 +15,7 @@ def test_self_signed_leaf_is_rejected(gate):
 
 def test_leaf_issued_by_the_server_certificate_ca_is_rejected(gate):
     gate.check("reject.server-ca-issued")
+
+
+def test_advertised_ca_names_are_exactly_the_configured_client_cas(gate):
+    gate.check("trust.ca-names")

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+
 from ..errors import UsageError
 from ..keypool import KeyPool
 from ..kitfile import Kit
@@ -91,6 +93,12 @@ def external_target(spec: str, options: TargetOptions, profile: str) -> Target:
         server_ca_key = kit.server_ca
     # An IP address as server name sends no SNI but is still checked against the certificate.
     server_name = options.server_name or (kit.server_name if kit else None) or endpoint.host
+    ca_certs: tuple[x509.Certificate, ...] = ()
+    if options.client_ca_cert is not None:
+        try:
+            ca_certs = tuple(x509.load_pem_x509_certificates(options.client_ca_cert.read_bytes()))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--client-ca-cert {options.client_ca_cert}: {exc}") from None
     return Target(
         name=spec,
         kind="external",
@@ -98,6 +106,7 @@ def external_target(spec: str, options: TargetOptions, profile: str) -> Target:
         server_name=server_name,
         server_ca=options.server_ca or (kit.server_ca_cert if kit else None),
         client_ca=client_ca,
+        client_ca_certs=ca_certs,
         identity=identity,
         revoked=revoked,
         server_ca_key=server_ca_key,
@@ -118,7 +127,7 @@ def open_target(spec: str, options: TargetOptions, *, pool: KeyPool, workdir: Pa
         files = pki.write(workdir / "reference-pki")
         with run_reference(pki, workdir, reference_policy or ReferencePolicy()) as ref:
             yield lab_target("reference", "reference", Endpoint(ref.host, ref.port), pki, files.server_ca,
-                             profile=profile or "default",
+                             profile=profile or "reference",
                              description="embedded reference target (strict mTLS proxy, pure Python)")
         return
     if spec.startswith(LOCAL_PREFIX):
@@ -141,6 +150,7 @@ def lab_target(name: str, kind: str, endpoint: Endpoint, pki: LabPKI, server_ca:
         server_name=LAB_SERVER_NAME,
         server_ca=server_ca,
         client_ca=pki.client_root,
+        client_ca_certs=(pki.client_root.cert, pki.client_intermediate.cert),
         identity=pki.identity,
         revoked=pki.revoked,
         server_ca_key=pki.server_ca_credential,

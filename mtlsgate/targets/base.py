@@ -35,6 +35,7 @@ class Target:
     server_name: str | None
     server_ca: Path | None = None  # None: the system trust store
     client_ca: Credential | None = None  # the CA the LB trusts, with its key
+    client_ca_certs: tuple[x509.Certificate, ...] = ()  # every CA certificate the LB is configured to trust
     identity: Credential | None = None  # a ready valid client identity
     revoked: Credential | None = None  # an identity the target's CRL revokes
     server_ca_key: Credential | None = None  # the CA that issued the server certificate, with key

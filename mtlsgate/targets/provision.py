@@ -96,6 +96,7 @@ def run_local(name: str, *, pool: KeyPool, workdir: Path, profile: str | None = 
             # the CA. A mutant that refuses valid chains (verify depth too small) must then fail
             # accept.valid-intermediate, not stop the run as if a user's certificate were broken.
             trust = dict(server_name=LAB_SERVER_NAME, server_ca=lab.server_ca, client_ca=pki.client_root,
+                         client_ca_certs=(pki.client_root.cert, pki.client_intermediate.cert),
                          identity=None, revoked=pki.revoked, server_ca_key=pki.server_ca_credential,
                          alt_server_name=LAB_ALT_SERVER_NAME)
         else:

@@ -14,6 +14,7 @@ import http.client
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,10 @@ class ReferencePolicy:
     strict_sni_host: bool = True  # 421 when Host names another server than SNI
     strip_client_headers: bool = True
     ignore_errors: frozenset[int] = frozenset()  # X509_V_ERR_* codes waved through (one-field mutants)
+    # The SNI for the SNI/Host check is the one the client sent in this ClientHello. False
+    # trusts OpenSSL's SSL_get_servername(), which on a TLS 1.2 resumption reports the name
+    # the *session* was made for (RFC 6066 says to refuse such a resumption instead).
+    sni_from_hello: bool = True
     timeout: float = 10.0
 
 
@@ -123,6 +128,10 @@ def build_context(pki: LabPKI, policy: ReferencePolicy, workdir: Path) -> SSL.Co
         "none": SSL.VERIFY_NONE,
     }
     ctx.set_verify(modes[policy.verify], verify)
+    # Without a session id context OpenSSL refuses to resume sessions that carry a client
+    # certificate (internal_error); with it, resumption works and the SNI/Host check in
+    # _http still guards a session resumed under another name.
+    ctx.set_session_id(b"mtlsgate-reference")
     return ctx
 
 
@@ -237,25 +246,27 @@ class ReferenceServer:
             tv = struct.pack("ll", int(self.policy.timeout), int((self.policy.timeout % 1) * 1e6))
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+            hello_sni = peek_sni(raw)
             tls = SSL.Connection(self.ctx, raw)
             tls.set_accept_state()
             try:
                 tls.do_handshake()
             except (SSL.Error, OSError):
                 return
-            self._http(_Conn(tls))
+            self._http(_Conn(tls), hello_sni)
             with contextlib.suppress(SSL.Error, OSError):
                 tls.shutdown()
         finally:
             raw.close()
             self._slots.release()
 
-    def _http(self, conn: _Conn) -> None:
+    def _http(self, conn: _Conn, hello_sni: str | None) -> None:
         tls = conn.tls
         peer = tls.get_peer_certificate()
         cert = peer.to_cryptography() if peer is not None else None
         verified = cert is not None and tls.get_app_data() is None
-        sni = (tls.get_servername() or b"").decode("ascii", "replace").lower() or None
+        session_sni = (tls.get_servername() or b"").decode("ascii", "replace").lower() or None
+        sni = (hello_sni or session_sni) if self.policy.sni_from_hello else session_sni
         for _ in range(MAX_REQUESTS_PER_CONNECTION):
             try:
                 head = conn.read_head()
@@ -313,6 +324,44 @@ class ReferenceServer:
             backend.close()
 
 
+def peek_sni(raw: socket.socket, tries: int = 8) -> str | None:
+    """The server name of the ClientHello waiting on ``raw``, read without consuming it (MSG_PEEK)."""
+    data = b""
+    for _ in range(tries):
+        try:
+            data = raw.recv(MAX_HEADER_BYTES, socket.MSG_PEEK)
+        except OSError:
+            return None
+        if not data:
+            return None
+        if len(data) >= 5 and (data[0] != 22 or len(data) >= 5 + int.from_bytes(data[3:5], "big")):
+            break
+        time.sleep(0.01)  # the rest of the ClientHello is still on its way
+    return parse_sni(data)
+
+
+def parse_sni(record: bytes) -> str | None:
+    """The host_name in a TLS ClientHello record's server_name extension, or None."""
+    try:
+        if record[0] != 22 or record[5] != 1:
+            return None
+        pos = 5 + 4 + 2 + 32  # record header, handshake header, version, random
+        pos += 1 + record[pos]  # session id
+        pos += 2 + int.from_bytes(record[pos:pos + 2], "big")  # cipher suites
+        pos += 1 + record[pos]  # compression methods
+        end = pos + 2 + int.from_bytes(record[pos:pos + 2], "big")
+        pos += 2
+        while pos + 4 <= min(end, len(record)):
+            kind, size = int.from_bytes(record[pos:pos + 2], "big"), int.from_bytes(record[pos + 2:pos + 4], "big")
+            if kind == 0 and record[pos + 6] == 0:  # server_name, host_name
+                length = int.from_bytes(record[pos + 7:pos + 9], "big")
+                return record[pos + 9:pos + 9 + length].decode("ascii", "replace").lower() or None
+            pos += 4 + size
+    except IndexError:
+        return None
+    return None
+
+
 def _host_name(host: str) -> str:
     """The Host header's name, without port; trailing dot and case kept (a mismatch is a mismatch)."""
     if host.startswith("["):
@@ -356,4 +405,5 @@ MUTANTS: dict[str, ReferencePolicy] = {
     "accept-ca-leaf": ReferencePolicy(reject_ca_leaf=False),
     "ignore-eku": ReferencePolicy(ignore_errors=frozenset({26})),  # X509_V_ERR_INVALID_PURPOSE: EKU not enforced
     "accept-expired": ReferencePolicy(ignore_errors=frozenset({10})),  # X509_V_ERR_CERT_HAS_EXPIRED waved through
+    "sni-from-session": ReferencePolicy(sni_from_hello=False),  # a TLS 1.2 session resumed under another name
 }
