@@ -167,7 +167,8 @@ def matches(kind: str, value: str, cert: x509.Certificate) -> tuple[bool, str]:
         return _dn_pairs(urllib.parse.unquote(value)) == want, name.rfc4514_string()
     if kind == "subject-cn":
         cns = [str(a.value) for a in cert.subject if a.rfc4514_attribute_name == "CN"]
-        return any(cn in urllib.parse.unquote(value) for cn in cns), f"a value containing CN {cns}"
+        texts = (urllib.parse.unquote(value), urllib.parse.unquote_plus(value))  # Go's QueryEscape writes + for space
+        return any(cn in text for cn in cns for text in texts), f"a value containing CN {cns}"
     if kind == "serial-hex":
         digits = value.replace(":", "").lower().lstrip("0")
         return digits == format(cert.serial_number, "x"), format(cert.serial_number, "X")

@@ -49,10 +49,6 @@ class ReferencePolicy:
     strict_sni_host: bool = True  # 421 when Host names another server than SNI
     strip_client_headers: bool = True
     ignore_errors: frozenset[int] = frozenset()  # X509_V_ERR_* codes waved through (one-field mutants)
-    # The SNI for the SNI/Host check is the one the client sent in this ClientHello. False
-    # trusts OpenSSL's SSL_get_servername(), which on a TLS 1.2 resumption reports the name
-    # the *session* was made for (RFC 6066 says to refuse such a resumption instead).
-    sni_from_hello: bool = True
     timeout: float = 10.0
 
 
@@ -266,7 +262,10 @@ class ReferenceServer:
         cert = peer.to_cryptography() if peer is not None else None
         verified = cert is not None and tls.get_app_data() is None
         session_sni = (tls.get_servername() or b"").decode("ascii", "replace").lower() or None
-        sni = (hello_sni or session_sni) if self.policy.sni_from_hello else session_sni
+        # The SNI this ClientHello carried: on a TLS 1.2 resumption SSL_get_servername()
+        # reports the name the *session* was made for (RFC 6066 asks to refuse such a
+        # resumption; answering 421 when Host differs from the name actually sent does that).
+        sni = hello_sni or session_sni
         for _ in range(MAX_REQUESTS_PER_CONNECTION):
             try:
                 head = conn.read_head()
@@ -405,5 +404,4 @@ MUTANTS: dict[str, ReferencePolicy] = {
     "accept-ca-leaf": ReferencePolicy(reject_ca_leaf=False),
     "ignore-eku": ReferencePolicy(ignore_errors=frozenset({26})),  # X509_V_ERR_INVALID_PURPOSE: EKU not enforced
     "accept-expired": ReferencePolicy(ignore_errors=frozenset({10})),  # X509_V_ERR_CERT_HAS_EXPIRED waved through
-    "sni-from-session": ReferencePolicy(sni_from_hello=False),  # a TLS 1.2 session resumed under another name
 }
