@@ -8,6 +8,7 @@ rejection (alert, EOF, 4xx) or 421 Misdirected Request — never the protected b
 
 from __future__ import annotations
 
+import importlib.util
 import secrets
 import time
 from dataclasses import replace
@@ -65,6 +66,8 @@ def h2_coalescing(ctx: CheckContext) -> Finding:
     """
     if ctx.valid is None:
         return combine(ctx, [Attempt("h2 support", SKIP, "needs a valid client identity to see whether h2 is offered")])
+    if importlib.util.find_spec("h2") is None:
+        return combine(ctx, [Attempt("h2 support", SKIP, "needs the h2 package (pip install 'mtlsgate[h2]')")])
     offered, control = _h2_exchange(ctx, ctx.valid, ctx.protected_name, [ctx.protected_name])
     if not offered:
         why = "the target does not offer HTTP/2 via ALPN (it chose http/1.1): no connection to coalesce"

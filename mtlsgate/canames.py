@@ -8,7 +8,7 @@ the bundle, the system store). Preflight already read the names with pyOpenSSL.
 from __future__ import annotations
 
 from cryptography import x509
-from OpenSSL import crypto
+from cryptography.x509.oid import NameOID
 
 from .expect import FAIL, PASS, Verdict
 from .finding import Attempt, CheckContext, Finding
@@ -16,10 +16,14 @@ from .finding import Attempt, CheckContext, Finding
 NO_NAMES = "no CA names advertised"
 
 
+#: OpenSSL short names where they differ from RFC 4514's (pyOpenSSL reports OpenSSL's).
+_SHORT = {NameOID.EMAIL_ADDRESS: "emailAddress", NameOID.SERIAL_NUMBER: "serialNumber", NameOID.GIVEN_NAME: "GN",
+          NameOID.SURNAME: "SN", NameOID.TITLE: "title", NameOID.POSTAL_CODE: "postalCode"}
+
+
 def name_of(cert: x509.Certificate) -> str:
     """A certificate's subject in the form :mod:`mtlsgate.handshake` reports advertised names."""
-    subject = crypto.X509.from_cryptography(cert).get_subject()
-    return ",".join(f"{k.decode()}={v.decode('utf-8', 'replace')}" for k, v in subject.get_components())
+    return ",".join(f"{_SHORT.get(a.oid, a.rfc4514_attribute_name)}={a.value}" for a in cert.subject)
 
 
 def ca_names(ctx: CheckContext) -> Finding:

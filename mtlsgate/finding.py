@@ -133,7 +133,8 @@ def combine(ctx: CheckContext, attempts: list[Attempt], *, pass_reason: str = ""
     else:
         summary = pass_reason or "; ".join(f"{a.label}: {a.reason}" for a in tried)
         verdict = Verdict(PASS, ctx.expect, "rejected" if ctx.expect == "reject" else "accepted", summary)
-    return Finding(verdict=verdict, outcome=decisive.outcome if decisive else None, baseline=ctx.baseline_valid,
+    evidence = decisive or next((a for a in attempts if a.outcome is not None), None)  # a skip shows what it saw
+    return Finding(verdict=verdict, outcome=evidence.outcome if evidence else None, baseline=ctx.baseline_valid,
                    attempts=tuple(attempts), backend_headers=decisive.backend_headers if decisive else None)
 
 

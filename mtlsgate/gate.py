@@ -357,6 +357,9 @@ class Gate:
                 return CheckRecord(verdict=SKIP, observed="not run", reason=f"run stopped: {dead}",
                                    outcome=to_dict(found.outcome), duration_ms=_ms(started), **base)
         verdict = found.verdict
+        seen = found.backend_headers
+        if seen is None and check.group == "headers" and verdict.status != SKIP:
+            seen = ()  # a header check always reports what reached the backend, also when nothing did
         if verdict.status == FAIL and check.id in state.profile.unsupported:
             verdict = Verdict(UNSUPPORTED, verdict.expected, verdict.observed,
                               f"not supported by target: {state.profile.unsupported[check.id]} ({verdict.reason})")
@@ -365,8 +368,7 @@ class Gate:
                            baseline=to_dict(found.baseline) if found.baseline is not None else None,
                            certificate=certificate_summary(found.credential), duration_ms=_ms(started),
                            attempts=[a.to_dict() for a in found.attempts] or None,
-                           backend_headers=[list(h) for h in found.backend_headers]
-                           if found.backend_headers is not None else None, **base)
+                           backend_headers=[list(h) for h in seen] if seen is not None else None, **base)
 
     def _skip_reason(self, state: TargetState, tls_version: str, missing: list[str]) -> str | None:
         unsupported = state.baselines[tls_version].unsupported

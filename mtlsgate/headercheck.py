@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import re
 import urllib.parse
+from dataclasses import replace
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -79,7 +80,11 @@ def _spoof(ctx: CheckContext, with_cert: bool) -> Finding:
                                     outcome, seen))
         else:
             attempts.append(Attempt(label, PASS, "every forged copy was removed or overwritten", outcome, seen))
-    return combine(ctx, attempts, pass_reason=f"no forged identity header sent by {who} reached the backend as sent")
+    found = combine(ctx, attempts, pass_reason=f"no forged identity header sent by {who} reached the backend as sent")
+    merged: dict[tuple[str, str], None] = {}
+    for attempt in attempts:  # every batch's view: a leak in any batch must be visible in the report
+        merged.update(dict.fromkeys(attempt.backend_headers or ()))
+    return replace(found, backend_headers=tuple(merged) if merged else found.backend_headers)
 
 
 def spoof_without_cert(ctx: CheckContext) -> Finding:

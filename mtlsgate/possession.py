@@ -12,6 +12,7 @@ preflight did, and this client is the attacker.
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import time
 import warnings
@@ -162,6 +163,8 @@ def no_proof_of_possession(ctx: CheckContext) -> Finding:
     cred = ctx.valid
     if cred is None:
         return combine(ctx, [Attempt("forged CertificateVerify", SKIP, "needs a valid client identity")])
+    if importlib.util.find_spec("tlslite") is None:
+        return combine(ctx, [Attempt("forged CertificateVerify", SKIP, "needs tlslite-ng (pip install tlslite-ng)")])
     attempts = []
     for label, key, drop in (("valid certificate, CertificateVerify signed by another key", _wrong_key(ctx, cred), False),
                              ("valid certificate, no CertificateVerify at all", cred.key, True)):

@@ -109,6 +109,10 @@ def _evidence_text(r: dict[str, Any]) -> str:
         lines.append(f"reproducer: {r['repro']}")
     if r.get("log_excerpt"):
         lines.append("target log:\n" + r["log_excerpt"])
+    for attempt in r.get("attempts") or []:
+        lines.append(f"attempt [{attempt['verdict']}] {attempt['label']}: {attempt['reason']}")
+    if r.get("backend_headers") is not None:
+        lines.append("backend received: " + ("; ".join(f"{k}: {v}" for k, v in r["backend_headers"]) or "(none)"))
     return "\n".join(lines)
 
 
@@ -195,6 +199,7 @@ def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
             lines.append(f"| {r['verdict'].upper()} | `{r['id']}` | {r['tls_version']} | {r['target']} | "
                          f"{_evidence_cell(r)} |")
     lines += _fuzz_section(records)
+    lines += _backend_section(records)
     return "\n".join(lines) + "\n"
 
 
@@ -217,6 +222,19 @@ def _fuzz_section(records: list[dict[str, Any]]) -> list[str]:
         for d in f.get("disagreements", []):
             where = f"[{d['reproducer']}]({d['reproducer']})" if d.get("reproducer") else "(not written)"
             lines.append(f"  - {d['kind']} in {', '.join(d['differs_from_valid_in']) or 'a valid chain'}: {where}")
+    return lines
+
+
+def _backend_section(records: list[dict[str, Any]]) -> list[str]:
+    """Per header check, the identity headers the echo backend received: a leak is visible here."""
+    rows = [r for r in records if r.get("backend_headers") is not None]
+    if not rows:
+        return []
+    lines = ["", "## What the backend received (header checks)", ""]
+    for r in sorted(rows, key=lambda r: (r["target"], r["id"], r["tls_version"])):
+        lines.append(f"- **{r['verdict'].upper()}** `{r['id']}` TLS {r['tls_version']} on {r['target']}:")
+        for name, value in r["backend_headers"] or [("(no identity header reached the backend)", "")]:
+            lines.append(f"  - `{_md(name)}: {_md(value)}`")
     return lines
 
 

@@ -13,6 +13,7 @@ import pytest
 from loopback import http_server, tls_without_client_auth
 
 from mtlsgate.errors import UNTESTABLE_TARGET
+from mtlsgate.pki import pem
 from mtlsgate.targets.reference import run_reference
 
 TRUST = {"reject.rogue-ca", "reject.rogue-same-name", "reject.self-signed", "reject.server-ca-issued"}
@@ -25,7 +26,7 @@ def test_correct_reference_target_passes_with_every_report_written(run_suite):
     report = run.report
     passed = [c for c in report["checks"] if c["verdict"] == "pass"]
     assert len(passed) >= 40
-    assert report["schema_version"] and report["profile"] == "default" and report["duration_s"] > 0
+    assert report["schema_version"] and report["profile"] == "reference" and report["duration_s"] > 0
     assert {c["tls_version"] for c in report["checks"]} == {"1.2", "1.3"}
     for check in report["checks"]:
         assert {"id", "tls_version", "verdict", "expected", "outcome", "duration_ms"} <= set(check)
@@ -109,15 +110,22 @@ def served_reference(lab, tmp_path):
         yield ref, files, ca, identity, revoked
 
 
-def test_external_flags_with_the_ca_key_run_every_check(run_suite, served_reference):
+def test_external_flags_with_the_ca_key_run_every_check(run_suite, served_reference, lab):
     ref, files, ca, identity, revoked = served_reference
+    # The client CA file is the bundle the target trusts (root + intermediate): trust.ca-names
+    # compares the advertised names with every certificate in it.
+    bundle = files.client_ca.with_name("trusted-bundle.pem")
+    bundle.write_bytes(pem(lab.client_root.cert, lab.client_intermediate.cert))
     run = run_suite("--target", f"https://127.0.0.1:{ref.port}", "--server-name", ref.server_name,
-                    "--server-ca", str(files.server_ca), "--client-ca-cert", str(ca.cert), "--client-ca-key", str(ca.key),
-                    "--revoked-cert", str(revoked.cert), "--revoked-key", str(revoked.key))
+                    "--server-ca", str(files.server_ca), "--client-ca-cert", str(bundle),
+                    "--client-ca-key", str(ca.key), "--revoked-cert", str(revoked.cert), "--revoked-key",
+                    str(revoked.key), "--echo-backend", "--alt-server-name", "open.mtlsgate.test")
     assert run.exit_code == 0, run.output
     skipped = {c["id"]: c["reason"] for c in run.report["checks"] if c["verdict"] == "skip"}
-    assert set(skipped) == {"reject.server-ca-issued"}  # the one check that needs the server CA key
+    # The server CA key is not given; the default profile names no identity headers; no HTTP/2.
+    assert set(skipped) == {"reject.server-ca-issued", "headers.forwarded-identity", "bypass.h2-coalescing"}
     assert "server certificate" in skipped["reject.server-ca-issued"]
+    assert "trust.ca-names" in run.verdicts("pass") and "headers.spoof-with-cert" in run.verdicts("pass")
 
 
 def test_external_flags_with_one_identity_skip_what_needs_the_ca_key(run_suite, served_reference):
@@ -129,7 +137,7 @@ def test_external_flags_with_one_identity_skip_what_needs_the_ca_key(run_suite, 
     assert {"accept.valid-direct", "reject.no-cert", "reject.rogue-ca", "reject.self-signed",
             "mode.client-auth-required"} <= run.verdicts("pass")
     skips = [c for c in run.report["checks"] if c["verdict"] == "skip"]
-    assert skips and all(c["reason"].startswith("needs ") for c in skips)
+    assert skips and all(c["reason"].startswith("needs ") for c in skips if c["id"] != "bypass.h2-coalescing")
 
 
 @pytest.mark.parametrize("args,message", [

@@ -81,8 +81,9 @@ def external_target(spec: str, options: TargetOptions, profile: str) -> Target:
     endpoint = parse_url(spec)
     if options.server_ca is not None and not options.server_ca.is_file():
         raise UsageError(f"--server-ca {options.server_ca}: no such file")
+    # --client-ca-cert alone (no key) cannot mint, but still says which CAs the LB should advertise.
     client_ca = _pair(options.client_ca_cert, options.client_ca_key, "client CA",
-                      "--client-ca-cert and --client-ca-key")
+                      "--client-ca-cert and --client-ca-key") if options.client_ca_key is not None else None
     identity = _pair(options.client_cert, options.client_key, "client", "--client-cert and --client-key")
     revoked = _pair(options.revoked_cert, options.revoked_key, "revoked client", "--revoked-cert and --revoked-key")
     kit, server_ca_key = options.kit, None

@@ -1,0 +1,80 @@
+"""The checks beyond the handshake against real LBs: correct configurations pass, mutants are caught.
+
+For each of the five local LBs (skipped with a one-line reason when its binary is missing)
+the correct configuration must *pass* — not skip — every bypass, header, proof-of-possession
+and CA-names check, and every variant whose ``fails`` (variants.toml) names one of those
+checks must fail it. Only the suites of these checks run (``-k``), to keep the runs short.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mtlsgate.errors import UNTESTABLE_TARGET
+from mtlsgate.registry import PROBE_CHECKS
+from mtlsgate.targets.local import LBS, binary_for, variants
+
+NEW_IDS = set(PROBE_CHECKS)
+SELECT = ("-k", "test_bypass or test_headers or advertised_ca_names or proof_of_possession")
+
+
+def _need(lb: str) -> None:
+    if binary_for(lb) is None:
+        pytest.skip(f"{lb} is not installed")
+
+
+def _mutants() -> list[tuple[str, str, set[str]]]:
+    out = []
+    for lb in LBS:
+        for name, entry in variants(lb).items():
+            named = set(entry["fails"]) & NEW_IDS
+            if name != "correct" and named:
+                out.append((lb, name, named))
+    return out
+
+
+@pytest.mark.parametrize("lb", LBS)
+def test_correct_configuration_passes_every_check_beyond_the_handshake(run_suite, lb):
+    _need(lb)
+    run = run_suite("--target", f"local:{lb}", *SELECT)
+    assert run.exit_code == 0, run.output
+    verdicts = {(c["id"], c["tls_version"]): c["verdict"] for c in run.report["checks"]}
+    assert {i for i, _ in verdicts} == NEW_IDS
+    assert set(verdicts.values()) == {"pass"}, {k: v for k, v in verdicts.items() if v != "pass"}
+
+
+@pytest.mark.parametrize("lb,variant,named", _mutants(), ids=[f"{lb}:{v}" for lb, v, _ in _mutants()])
+def test_each_mutant_fails_the_new_checks_that_name_it(run_suite, lb, variant, named):
+    _need(lb)
+    run = run_suite("--target", f"local:{lb}:{variant}", *SELECT)
+    if run.exit_code == UNTESTABLE_TARGET:
+        # A listener that does not even request a certificate is stopped by preflight,
+        # which is the only correct answer; its variant must say so.
+        assert "mode.client-auth-required" in variants(lb)[variant]["fails"], run.output
+        return
+    assert run.exit_code == 1, run.output
+    assert named <= run.failed, run.output
+    if variant == "sni-host-bypass":  # the variants this issue added: nothing beyond what they name
+        assert run.failed <= named, run.failed - named
+
+
+def test_header_checks_show_what_the_backend_received(run_suite):
+    if binary_for("nginx") is None:
+        pytest.skip("nginx is not installed")
+    run = run_suite("--target", "local:nginx:headers-not-sanitised", "-k", "test_headers")
+    leak = next(c for c in run.report["checks"] if c["id"] == "headers.spoof-with-cert" and c["verdict"] == "fail")
+    received = {name.lower() for name, _ in leak["backend_headers"]}
+    assert "client-cert" in received and "x-ssl-client-verify" in received
+    assert "Client-Cert" in run.output and "mtlsgate-spoof-" in (run.reports / "summary.md").read_text()
+
+
+def test_reference_target_passes_and_skips_h2_with_the_reason(run_suite):
+    run = run_suite(*SELECT)
+    assert run.exit_code == 0, run.output
+    by_verdict: dict[str, set[str]] = {}
+    for c in run.report["checks"]:
+        by_verdict.setdefault(c["verdict"], set()).add(c["id"])
+    assert by_verdict["skip"] == {"bypass.h2-coalescing"}
+    assert NEW_IDS - {"bypass.h2-coalescing"} == by_verdict["pass"]
+    reasons = {c["reason"] for c in run.report["checks"] if c["verdict"] == "skip"}
+    assert all("does not offer HTTP/2" in r for r in reasons)

@@ -1,0 +1,85 @@
+"""Unit tests of the pieces the checks beyond the handshake are built from (no network)."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from mtlsgate.canames import name_of
+from mtlsgate.errors import UsageError
+from mtlsgate.headercheck import SPOOF_MARK, cert_der, matches, spoof_batches
+from mtlsgate.headers import CLIENT_CERT_HEADERS
+from mtlsgate.profiles import load
+from mtlsgate.targets.reference import parse_sni
+
+
+def test_spoof_batches_send_every_name_in_every_spelling_with_unique_markers():
+    sent = [h for batch in spoof_batches() for h in batch]
+    names = {n for n, _ in sent}
+    for canonical in CLIENT_CERT_HEADERS:
+        assert {canonical, canonical.replace("-", "_"), canonical.replace("-", "."), canonical.lower()} <= names
+        assert sum(1 for n, _ in sent if n == canonical) == 2  # the duplicate
+    values = [v for _, v in sent]
+    assert len(set(values)) == len(values) and all(v.startswith(SPOOF_MARK) for v in values)
+    assert max(len(b) for b in spoof_batches()) <= 40  # Apache's LimitRequestFields is 100
+
+
+def test_identity_values_are_recognised_in_each_products_format(lab):
+    cert = lab.identity.cert
+    der = cert.public_bytes(Encoding.DER)
+    pem = cert.public_bytes(Encoding.PEM).decode()
+    assert matches("subject-dn", cert.subject.rfc4514_string(), cert)[0]  # nginx, Apache, Caddy
+    oneline = "/" + "/".join(f"{a.rfc4514_attribute_name}={a.value}" for a in cert.subject)
+    assert matches("subject-dn", f'"{oneline}"', cert)[0]  # HAProxy %{+Q}[ssl_c_s_dn]
+    assert not matches("subject-dn", "CN=someone else,O=mtlsgate", cert)[0]
+    assert matches("serial-hex", format(cert.serial_number, "X"), cert)[0]
+    assert matches("serial-decimal", str(cert.serial_number), cert)[0]
+    assert not matches("serial-hex", "00", cert)[0]
+    assert matches("sha1", cert.fingerprint(hashes.SHA1()).hex().upper(), cert)[0]  # noqa: S303 - what LBs send
+    assert matches("sha256", cert.fingerprint(hashes.SHA256()).hex(), cert)[0]
+    assert cert_der(urllib.parse.quote(pem)) == der  # nginx $ssl_client_escaped_cert
+    assert cert_der(pem.replace("\n", "")) == der
+    assert matches("cert", urllib.parse.quote(pem), cert)[0]
+    assert not matches("cert", "MIIBogus", cert)[0]
+    assert matches("verify", "SUCCESS", cert)[0] and not matches("verify", "NONE", cert)[0]
+
+
+def test_ca_names_use_the_form_preflight_reports(lab):
+    assert name_of(lab.client_root.cert) == "O=mtlsgate,CN=mtlsgate lab client root CA"
+
+
+def test_profile_keys_for_the_new_checks_are_validated(tmp_path):
+    assert load("nginx").identity_headers["X-SSL-Client-Verify"] == "verify"
+    assert load("default").ca_names == "exact"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('extends = "default"\nca_names = "maybe"\n')
+    with pytest.raises(UsageError, match="ca_names"):
+        load(str(bad))
+    bad.write_text('extends = "default"\n[identity_headers]\n"X-Foo" = "colour"\n')
+    with pytest.raises(UsageError, match="identity_headers"):
+        load(str(bad))
+    ok = tmp_path / "ok.toml"
+    ok.write_text('extends = "nginx"\nca_names = "exact-or-none"\n')
+    assert load(str(ok)).ca_names == "exact-or-none" and load(str(ok)).identity_headers
+
+
+def _client_hello(name: bytes | None) -> bytes:
+    ext = b""
+    if name is not None:
+        entry = b"\x00" + len(name).to_bytes(2, "big") + name
+        body = len(entry).to_bytes(2, "big") + entry
+        ext = b"\x00\x00" + len(body).to_bytes(2, "big") + body
+    ext = b"\x00\x17\x00\x00" + ext  # another extension first
+    hello = b"\x03\x03" + b"\x00" * 32 + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00" + len(ext).to_bytes(2, "big") + ext
+    handshake = b"\x01" + len(hello).to_bytes(3, "big") + hello
+    return b"\x16\x03\x01" + len(handshake).to_bytes(2, "big") + handshake
+
+
+def test_reference_reads_the_sni_the_client_actually_sent():
+    assert parse_sni(_client_hello(b"Open.Mtlsgate.Test")) == "open.mtlsgate.test"
+    assert parse_sni(_client_hello(None)) is None
+    assert parse_sni(_client_hello(b"x")[:20]) is None  # truncated: no guess
+    assert parse_sni(b"GET / HTTP/1.1\r\n") is None
