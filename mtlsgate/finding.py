@@ -8,8 +8,9 @@ the attempts travel into the report so a reader sees each variant that was tried
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from .catalogue import NEEDS_TEXT, Materials
 from .expect import FAIL, PASS, SKIP, Verdict, observe

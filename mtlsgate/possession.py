@@ -16,7 +16,8 @@ import importlib.util
 import socket
 import time
 import warnings
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -70,8 +71,8 @@ def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop
     """
     _tlslite()
     from tlslite.api import HandshakeSettings, X509CertChain, parsePEMKey
-    from tlslite.errors import TLSAbruptCloseError, TLSError, TLSLocalAlert, TLSRemoteAlert
     from tlslite.constants import AlertDescription
+    from tlslite.errors import TLSAbruptCloseError, TLSError, TLSLocalAlert, TLSRemoteAlert
 
     settings = HandshakeSettings()
     settings.minVersion = settings.maxVersion = _VERSIONS[ctx.tls_version]
