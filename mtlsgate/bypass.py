@@ -53,7 +53,11 @@ def no_sni(ctx: CheckContext) -> Finding:
     """No certificate and no SNI at all (the default server's TLS options), Host of the protected name."""
     if ctx.no_cert_admitted:
         return combine(ctx, [Attempt("no SNI", SKIP, NO_CERT_ADMITTED)])
-    attempts = [_rejected_attempt(ctx, f"no SNI, {label} ({host})", ctx.probe(None, server_name=None, host_header=host))
+    # The raw probe of resume.py: httpx would send the URL's host name as SNI when it is not an IP.
+    from .resume import exchange
+
+    tls = ctx.prober.fresh_context(None, ctx.tls_version, check_hostname=False)
+    attempts = [_rejected_attempt(ctx, f"no SNI, {label} ({host})", exchange(ctx, tls, None, host).outcome)
                 for label, host in host_variants(ctx)[:2]]
     return combine(ctx, attempts)
 
