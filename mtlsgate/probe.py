@@ -154,6 +154,14 @@ class Prober:
             outcome = replace(outcome, evidence=replace(outcome.evidence, retries=retries))
         return outcome
 
+    def fresh_context(self, credential: Credential | None, tls_version: str, check_hostname: bool) -> ssl.SSLContext:
+        """An uncached context, for probes that change it (ALPN) or tie sessions to it (resumption)."""
+        with self._lock:
+            ctx = self._build_context(credential, tls_version, check_hostname)
+            if credential is not None:
+                self._keep.append(credential)
+            return ctx
+
 
 _SPOKE = threading.local()
 
@@ -240,14 +248,6 @@ def _client(ctx: ssl.SSLContext, timeout: httpx.Timeout, deadline: Deadline, pro
     transport._pool = httpcore.ConnectionPool(ssl_context=ctx, http1=True, http2=False, retries=0,
                                               network_backend=_WatchedBackend(deadline, progress))
     return httpx.Client(transport=transport, timeout=timeout, trust_env=False, follow_redirects=False)
-
-    def fresh_context(self, credential: Credential | None, tls_version: str, check_hostname: bool) -> ssl.SSLContext:
-        """An uncached context, for probes that change it (ALPN) or tie sessions to it (resumption)."""
-        with self._lock:
-            ctx = self._build_context(credential, tls_version, check_hostname)
-            if credential is not None:
-                self._keep.append(credential)
-            return ctx
 
 
 def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> Outcome:
