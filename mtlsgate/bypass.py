@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 
 import httpx
@@ -18,7 +19,7 @@ import httpx
 from .expect import FAIL, PASS, SKIP, judge
 from .finding import NO_CERT_ADMITTED, Attempt, CheckContext, Finding, combine
 from .outcome import Accepted, Evidence, Outcome, Unreachable, describe
-from .probe import _read_capped, classify_error, classify_response
+from .probe import MAX_BODY, classify_error, classify_response
 
 
 def alt_name(ctx: CheckContext) -> str:
@@ -115,7 +116,7 @@ def _h2_exchange(ctx: CheckContext, credential, sni: str, authorities: list[str]
                                                    extensions={"sni_hostname": sni})
                     response = client.send(request, stream=True)
                     try:
-                        body = _read_capped(response.iter_bytes(), started + ctx.timeout * 2)
+                        body = _read_bounded(response.iter_bytes(), started + ctx.timeout * 2)
                     finally:
                         response.close()
                     negotiated = negotiated or response.http_version == "HTTP/2"
@@ -135,6 +136,18 @@ def _h2_exchange(ctx: CheckContext, credential, sni: str, authorities: list[str]
         while len(results) < len(authorities):
             results.append((authorities[len(results)], classify_error(exc, base, "after-handshake")))
     return negotiated, results
+
+
+def _read_bounded(chunks: Iterator[bytes], deadline: float) -> bytes:
+    """At most ``MAX_BODY`` bytes of a response body, and no later than ``deadline``."""
+    out = bytearray()
+    for chunk in chunks:
+        out += chunk
+        if len(out) >= MAX_BODY:
+            break
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout("the response body did not arrive in time")
+    return bytes(out[:MAX_BODY])
 
 
 __all__ = ["sni_host_mismatch", "no_sni", "h2_coalescing", "alt_name", "host_variants"]

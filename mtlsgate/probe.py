@@ -353,6 +353,8 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 def alert_name(reason: str) -> str | None:
     """``TLSV13_ALERT_CERTIFICATE_REQUIRED`` -> ``certificate_required``."""
+    if reason == "TLSV1_UNRECOGNIZED_NAME":  # OpenSSL's name for a received alert 112 (an unknown SNI refused)
+        return "unrecognized_name"
     marker = "ALERT_"
     if marker not in reason:
         return None

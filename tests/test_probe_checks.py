@@ -83,3 +83,26 @@ def test_reference_reads_the_sni_the_client_actually_sent():
     assert parse_sni(_client_hello(None)) is None
     assert parse_sni(_client_hello(b"x")[:20]) is None  # truncated: no guess
     assert parse_sni(b"GET / HTTP/1.1\r\n") is None
+
+
+def test_every_suite_line_names_a_known_check_and_the_registry_does_not_shadow_the_catalogue():
+    import re
+    from pathlib import Path
+
+    from mtlsgate import catalogue
+    from mtlsgate.gate import describe_check
+    from mtlsgate.registry import PROBE_CHECKS
+
+    assert not set(PROBE_CHECKS) & {c.id for c in catalogue.CASES}
+    suites = Path(__file__).resolve().parent.parent / "suites"
+    named = {m for f in suites.glob("test_*.py") for m in re.findall(r'gate\.check\("([^"]+)"\)', f.read_text())}
+    assert set(PROBE_CHECKS) <= named
+    for check_id in named:
+        describe_check(check_id)  # raises for an unknown id
+
+
+def test_an_unknown_sni_refused_with_alert_112_is_a_rejection_not_an_unreachable_target():
+    from mtlsgate.probe import alert_name
+
+    assert alert_name("TLSV1_UNRECOGNIZED_NAME") == "unrecognized_name"  # Traefik sniStrict, for example
+    assert alert_name("TLSV13_ALERT_CERTIFICATE_REQUIRED") == "certificate_required"
