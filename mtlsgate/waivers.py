@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import catalogue
+from . import catalogue, registry
 from .errors import UsageError
 from .probe import TLS_VERSIONS
 
@@ -110,7 +110,7 @@ def _parse(row: Any, n: int, where: str) -> Waiver:
     try:
         catalogue.get(check)
     except KeyError:
-        if check != "mode.client-auth-required":
+        if check != "mode.client-auth-required" and check not in registry.PROBE_CHECKS:
             raise UsageError(f"{at}: unknown check id {check!r}") from None
     if row.get("tls_version") not in (None, *TLS_VERSIONS):
         raise UsageError(f"{at}: 'tls_version' must be one of {', '.join(TLS_VERSIONS)}, not {row['tls_version']!r}")
