@@ -136,7 +136,9 @@ def test_baseline_lists_regressions_and_fixes_and_mtlsgate_diff_agrees(run_suite
     assert {(c["id"], c["before"], c["after"]) for c in cmp["fixes"]} == {(REVOKED, "fail", "pass")}
     assert {(c["id"], c["before"], c["after"]) for c in cmp["regressions"]} == {
         ("mode.client-auth-required", "pass", "fail")}
-    assert cmp["new_checks"] == 2  # reject.no-cert (fails now) was not in the baseline: new, not a regression
+    # test_missing (reject.no-cert, which fails now, and reject.no-proof-of-possession) was not in the
+    # baseline: new checks, not regressions.
+    assert cmp["new_checks"] == 4
     summary = (new.reports / "summary.md").read_text()
     assert "**Fixed** `reject.revoked` TLS 1.2 on reference: fail → pass" in summary
     assert "**Regressed** `mode.client-auth-required` TLS 1.3 on reference: pass → fail" in summary
@@ -144,7 +146,7 @@ def test_baseline_lists_regressions_and_fixes_and_mtlsgate_diff_agrees(run_suite
     old_json, new_json = str(old.reports / "mtlsgate.json"), str(new.reports / "mtlsgate.json")
     assert cli.main(["diff", old_json, new_json]) == 1
     out = capsys.readouterr().out
-    assert "2 regression(s), 2 fix(es), 2 new check(s)" in out
+    assert "2 regression(s), 2 fix(es), 4 new check(s)" in out
     assert "REGRESSED mode.client-auth-required [TLS 1.2] on reference: pass -> fail" in out
     assert "FIXED     reject.revoked [TLS 1.3] on reference: fail -> pass" in out
     assert cli.main(["diff", new_json, new_json]) == 0
