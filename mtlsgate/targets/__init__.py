@@ -17,7 +17,7 @@ from cryptography import x509
 from ..errors import UsageError
 from ..keypool import KeyPool
 from ..kitfile import Kit
-from ..loading import load_credential
+from ..loading import load_ca_credential, load_credential
 from ..probe import Endpoint
 from .base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabPKI, Target
 from .reference import ReferencePolicy, run_reference
@@ -82,8 +82,10 @@ def external_target(spec: str, options: TargetOptions, profile: str) -> Target:
     if options.server_ca is not None and not options.server_ca.is_file():
         raise UsageError(f"--server-ca {options.server_ca}: no such file")
     # --client-ca-cert alone (no key) cannot mint, but still says which CAs the LB should advertise.
-    client_ca = _pair(options.client_ca_cert, options.client_ca_key, "client CA",
-                      "--client-ca-cert and --client-ca-key") if options.client_ca_key is not None else None
+    if options.client_ca_key is not None and options.client_ca_cert is None:
+        raise UsageError("--client-ca-cert and --client-ca-key go together: give both or neither")
+    client_ca = (load_ca_credential(options.client_ca_cert, options.client_ca_key)
+                 if options.client_ca_cert is not None and options.client_ca_key is not None else None)
     identity = _pair(options.client_cert, options.client_key, "client", "--client-cert and --client-key")
     revoked = _pair(options.revoked_cert, options.revoked_key, "revoked client", "--revoked-cert and --revoked-key")
     kit, server_ca_key = options.kit, None
