@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,22 +325,39 @@ def openssl_resign(cert: x509.Certificate, signer_key: PrivateKey, issuer_cert: 
     exe = shutil.which("openssl")
     if exe is None:
         raise RuntimeError("the openssl command line is needed for SHA-1/MD5 signatures (apt-get install openssl)")
-    with tempfile.TemporaryDirectory(prefix="mtlsgate-sign-") as tmp:
-        d = Path(tmp)
-        (d / "in.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        write_private(d / "signer.key", key_pem(signer_key))
-        cmd = [exe, "x509", "-in", str(d / "in.pem"), "-out", str(d / "out.pem"), f"-{digest}", "-preserve_dates",
-               "-set_serial", str(cert.serial_number)]
-        if issuer_cert is None:
-            cmd += ["-signkey", str(d / "signer.key")]
+    # The key and CA certificate reach openssl through pipes (/dev/fd/N), never a file: nothing
+    # to clean up if the run is interrupted, and no copy of the key on disk.
+    key_fd = _pipe_holding(key_pem(signer_key))
+    ca_fd = _pipe_holding(issuer_cert.public_bytes(serialization.Encoding.PEM)) if issuer_cert is not None else None
+    try:
+        cmd = [exe, "x509", f"-{digest}", "-preserve_dates", "-set_serial", str(cert.serial_number)]
+        if ca_fd is None:
+            cmd += ["-signkey", f"/dev/fd/{key_fd}"]
         else:
-            (d / "ca.pem").write_bytes(issuer_cert.public_bytes(serialization.Encoding.PEM))
-            cmd += ["-CA", str(d / "ca.pem"), "-CAkey", str(d / "signer.key")]
+            cmd += ["-CA", f"/dev/fd/{ca_fd}", "-CAkey", f"/dev/fd/{key_fd}"]
         env = dict(os.environ, OPENSSL_CONF="/dev/null")
-        proc = subprocess.run(cmd, capture_output=True, timeout=30, env=env)
-        if proc.returncode != 0:
-            raise RuntimeError(f"openssl could not re-sign with {digest}: {proc.stderr.decode(errors='replace').strip()}")
-        return x509.load_pem_x509_certificate((d / "out.pem").read_bytes())
+        fds = (key_fd,) if ca_fd is None else (key_fd, ca_fd)
+        proc = subprocess.run(cmd, input=cert.public_bytes(serialization.Encoding.PEM), capture_output=True,
+                              timeout=30, env=env, pass_fds=fds)
+    finally:
+        os.close(key_fd)
+        if ca_fd is not None:
+            os.close(ca_fd)
+    if proc.returncode != 0:
+        raise RuntimeError(f"openssl could not re-sign with {digest}: {proc.stderr.decode(errors='replace').strip()}")
+    return x509.load_pem_x509_certificate(proc.stdout)
+
+
+def _pipe_holding(data: bytes) -> int:
+    """The read end of a pipe that already holds ``data`` (PEM blocks fit the pipe buffer)."""
+    if len(data) > 60_000:
+        raise ValueError("too large for a pipe buffer")
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, data)
+    finally:
+        os.close(write_fd)
+    return read_fd
 
 
 def make_crl(issuer: Credential, revoked_serials: Sequence[int] = (), *, last_update: dt.timedelta = dt.timedelta(hours=-1),
