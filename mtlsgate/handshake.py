@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from OpenSSL import SSL
 
 from .deadline import Deadline
-from .probe import Endpoint
+from .probe import Endpoint, is_ip_address
 
 _VERSIONS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
 
@@ -50,7 +50,7 @@ def inspect_handshake(endpoint: Endpoint, server_name: str | None, tls_version: 
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
         conn = SSL.Connection(ctx, raw)
         conn.set_connect_state()
-        if server_name and not _is_ip(server_name):
+        if server_name and not is_ip_address(server_name):
             conn.set_tlsext_host_name(server_name.encode("idna"))
         error = ""
         try:
@@ -70,13 +70,3 @@ def inspect_handshake(endpoint: Endpoint, server_name: str | None, tls_version: 
     finally:
         deadline.__exit__(None, None, None)
         raw.close()
-
-
-def _is_ip(name: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(name)
-        return True
-    except ValueError:
-        return False

@@ -26,7 +26,7 @@ from .finding import Attempt, CheckContext, Finding, combine
 from .keypool import key_pem
 from .outcome import Evidence, Outcome, RejectedEOF, RejectedTLS, Unreachable
 from .pki import Credential, pem
-from .probe import MAX_BODY, classify_response
+from .probe import MAX_BODY, classify_response, is_ip_address
 
 _VERSIONS = {"1.2": (3, 3), "1.3": (3, 4)}
 WRONG_KEY_SLOT = 97  # a pool key no certificate of the suite uses
@@ -93,7 +93,7 @@ def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop
     try:
         try:
             conn.handshakeClientCert(chain, key, settings=settings,
-                                     serverName=sni if sni and not _is_ip(sni) else None)
+                                     serverName=sni if sni and not is_ip_address(sni) else None)
             phase = "after-handshake"
             request = (f"GET / HTTP/1.1\r\nHost: {ctx.protected_name}\r\nUser-Agent: mtlsgate\r\n"
                        "Connection: close\r\n\r\n").encode("latin-1")
@@ -136,16 +136,6 @@ def _ev(base: Evidence, conn: Any, started: float, detail: str = "") -> Evidence
     return Evidence(tls_version=version, requested_version=base.requested_version, server_name=base.server_name,
                     host_header=base.host_header, elapsed_ms=round((time.monotonic() - started) * 1000, 2),
                     detail=("tlslite-ng client; " + detail).strip("; "))
-
-
-def _is_ip(name: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(name)
-        return True
-    except ValueError:
-        return False
 
 
 def _wrong_key(ctx: CheckContext, cred: Credential) -> Any:

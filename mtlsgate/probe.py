@@ -9,6 +9,7 @@ so that TLS version, SNI, Host and the client credential are exactly what the ch
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 import ssl
@@ -437,3 +438,12 @@ def _detail(exc: BaseException) -> str:
 
 def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 2)
+
+
+def is_ip_address(name: str) -> bool:
+    """True for an IP literal: TLS clients send no SNI for those (RFC 6066 §3)."""
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+        return True
+    except ValueError:
+        return False
