@@ -95,6 +95,20 @@ def spoof_with_cert(ctx: CheckContext) -> Finding:
     return _spoof(ctx, with_cert=True)
 
 
+def _valid_at_backend(ctx: CheckContext) -> tuple[Outcome, tuple[tuple[str, str], ...] | None, Finding | None]:
+    """A valid client's request and what the backend saw of it; a FAIL finding if it never got there.
+
+    Both header checks compare against this answer, so they share the one way it can go wrong.
+    """
+    assert ctx.valid is not None
+    outcome = ctx.probe(ctx.valid)
+    seen = identity_seen(outcome)
+    if seen is None:
+        return outcome, None, combine(ctx, [Attempt("a valid client", FAIL,
+                                                    f"did not reach the echo backend: {describe(outcome)}", outcome)])
+    return outcome, seen, None
+
+
 def forwarded_identity(ctx: CheckContext) -> Finding:
     """The identity headers the profile names carry the presented certificate's identity, in its format."""
     expected = dict(ctx.profile.identity_headers)
@@ -103,11 +117,9 @@ def forwarded_identity(ctx: CheckContext) -> Finding:
                                      "headers ([identity_headers]: header = what it carries)")])
     if ctx.valid is None:
         return combine(ctx, [Attempt("identity headers", SKIP, "needs a valid client identity")])
-    outcome = ctx.probe(ctx.valid)
-    seen = identity_seen(outcome)
-    if seen is None:
-        return combine(ctx, [Attempt("a valid client", FAIL, f"did not reach the echo backend: {describe(outcome)}",
-                                     outcome)])
+    outcome, seen, missed = _valid_at_backend(ctx)
+    if missed is not None:
+        return missed
     received = {normalise(k): v for k, v in outcome.echoed_headers or ()}
     cert = ctx.valid.cert
     attempts = []
@@ -135,11 +147,9 @@ def verify_distinguishes_none(ctx: CheckContext) -> Finding:
                                      f"never reaches the backend: {verdict.reason}", none)])
     if ctx.valid is None:
         return combine(ctx, [Attempt("verify header", SKIP, "needs a valid client identity to compare with")])
-    valid = ctx.probe(ctx.valid)
-    valid_seen = identity_seen(valid)
-    if valid_seen is None:
-        return combine(ctx, [Attempt("a valid client", FAIL, f"did not reach the echo backend: {describe(valid)}",
-                                     valid)])
+    valid, valid_seen, missed = _valid_at_backend(ctx)
+    if missed is not None:
+        return missed
     named = {normalise(h) for h, kind in ctx.profile.identity_headers.items() if kind == "verify"}
     is_verify = (lambda k: normalise(k) in named) if named else (lambda k: "verify" in normalise(k))
     valid_verify = {normalise(k): v for k, v in valid_seen if is_verify(k)}
