@@ -173,9 +173,9 @@ def _interleaved(repeat: int, n: int, loops: dict[str, Callable[[], object]]) ->
 
 
 def per_check_rows(repeat: int, work: Path, with_curl: bool) -> tuple[list[list[str]], dict[str, float]]:
-    from mtlsgate import catalogue
+    from mtlsgate.checks import catalogue
     from mtlsgate.gate import Gate
-    from mtlsgate.keypool import KeyPool
+    from mtlsgate.pki import KeyPool
     from mtlsgate.targets import TargetOptions
 
     gate = Gate(target_specs=["local:nginx"], options=TargetOptions(), profile=None, workdir=work / "gate",

@@ -26,9 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from mtlsgate.fuzz import FUZZ_CHECK, FuzzOptions  # noqa: E402
 from mtlsgate.gate import Gate  # noqa: E402
-from mtlsgate.keypool import KeyPool  # noqa: E402
-from mtlsgate.targets import TargetOptions  # noqa: E402
-from mtlsgate.targets.provision import TargetUnavailable  # noqa: E402
+from mtlsgate.pki import KeyPool  # noqa: E402
+from mtlsgate.targets import (
+    TargetOptions,  # noqa: E402
+    TargetUnavailable,  # noqa: E402
+)
 
 GOAL = {"local:nginx": 30.0}
 

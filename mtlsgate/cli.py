@@ -21,7 +21,7 @@ def _echo_backend(parser: argparse.ArgumentParser) -> Runner:
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
 
     def run(args: argparse.Namespace) -> int:
-        from .echo import serve_forever
+        from .wire import serve_forever
 
         host, port = parse_listen(args.listen)
         print(f"mtlsgate echo backend on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
@@ -44,9 +44,8 @@ def _serve(parser: argparse.ArgumentParser) -> Runner:
         import threading
         from pathlib import Path
 
-        from .keypool import KeyPool
-        from .targets.base import LabPKI
-        from .targets.reference import MUTANTS, ReferencePolicy, run_reference
+        from .pki import KeyPool
+        from .targets import MUTANTS, LabPKI, ReferencePolicy, run_reference
 
         if args.mutant and args.mutant not in MUTANTS:
             raise UsageError(f"--mutant {args.mutant}: expected one of {', '.join(sorted(MUTANTS))}")
@@ -86,10 +85,9 @@ def _probe(parser: argparse.ArgumentParser) -> Runner:
         import tempfile
         from pathlib import Path
 
-        from .loading import load_credential
-        from .outcome import Unreachable, describe
-        from .probe import Prober, Transport
+        from .pki import load_credential
         from .targets import parse_url
+        from .wire import Prober, Transport, Unreachable, describe
 
         endpoint = parse_url(args.url, flag="probe")
         if bool(args.cert) != bool(args.key):
@@ -114,8 +112,9 @@ def _probe(parser: argparse.ArgumentParser) -> Runner:
 
 
 def _kit(parser: argparse.ArgumentParser) -> Runner:
-    from .kit import MODERN_KEYS, PROFILES
-    from .targets.local import LBS
+    from .kit import KIT_PROFILES as PROFILES
+    from .kit import MODERN_KEYS
+    from .targets import LBS
 
     parser.add_argument("dir", metavar="DIR", help="where to write the kit (empty or new); with --emit-config, the kit")
     parser.add_argument("--profile", default="modern", choices=PROFILES,
@@ -135,7 +134,7 @@ def _kit(parser: argparse.ArgumentParser) -> Runner:
         from pathlib import Path
 
         if args.emit_config:
-            from .emit import emit_config
+            from .targets import emit_config
 
             emitted = emit_config(args.emit_config, Path(args.dir), listen=parse_listen(args.listen),
                                   backend=parse_listen(args.backend))
@@ -167,7 +166,7 @@ def _kit(parser: argparse.ArgumentParser) -> Runner:
 
 
 def _lint(parser: argparse.ArgumentParser) -> Runner:
-    from .lint import SEVERITIES
+    from .kit import SEVERITIES
 
     parser.add_argument("files", nargs="+", metavar="FILE", help="certificates, keys, chains, PKCS#12, CRLs (PEM or DER)")
     parser.add_argument("--fail-on", default="error", choices=SEVERITIES,
@@ -181,7 +180,7 @@ def _lint(parser: argparse.ArgumentParser) -> Runner:
         import os
         from pathlib import Path
 
-        from .lint import at_or_above, format_text, lint_paths, to_json
+        from .kit import at_or_above, format_text, lint_paths, to_json
 
         password = args.p12_password if args.p12_password is not None else os.environ.get("MTLSGATE_P12_PASSWORD")
         paths = [Path(f) for f in args.files]
@@ -199,7 +198,7 @@ def _diff(parser: argparse.ArgumentParser) -> Runner:
     def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
-        from .baseline import compare, load_report
+        from .report import compare, load_report
 
         old, new = load_report(Path(args.old)), load_report(Path(args.new))
         comparison = compare(old, new, args.old)

@@ -23,21 +23,17 @@ from typing import Any
 
 import pytest
 
-from . import waivers as waiver_file
-from .baseline import compare, load_report
 from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
-from .expect import FAIL, PASS, SKIP, UNSUPPORTED, WARN
-from .fuzz import MAX_EXAMPLES, PROFILES, FuzzOptions
+from .fuzz import FUZZ_PROFILES as PROFILES
+from .fuzz import MAX_EXAMPLES, FuzzOptions
 from .gate import CheckRecord, Gate, describe_check
-from .keypool import KeyPool
-from .kitfile import load_kit
-from .probe import DEFAULT_RETRIES, TLS_VERSIONS
-from .profiles import load as load_profile
-from .progress import LiveStatus
-from .report import RunInfo, counts, write_reports
-from .targets import TargetOptions, external_target, validate_spec
-from .targets.provision import TargetUnavailable, in_ci
-from .targets.reference import MUTANTS
+from .judge import FAIL, PASS, SKIP, UNSUPPORTED, WARN, load_profile
+from .kit import load_kit
+from .pki import KeyPool
+from .report import LiveStatus, RunInfo, compare, counts, load_report, write_reports
+from .report import waivers as waiver_file
+from .targets import MUTANTS, TargetOptions, TargetUnavailable, external_target, in_ci, validate_spec
+from .wire import DEFAULT_RETRIES, TLS_VERSIONS
 
 GATE_KEY = pytest.StashKey["RunState"]()
 RECORD_PROPERTY = "mtlsgate"

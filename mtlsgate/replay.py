@@ -16,18 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
-from .expect import observe
-from .fuzz import AGREE, classify
+from .fuzz import AGREE, Oracle, classify
 from .gate import Gate
-from .keypool import KeyPool
-from .loading import load_certificates, load_credential
-from .oracle import Oracle
-from .outcome import describe
-from .probe import TLS_VERSIONS
-from .profiles import load as load_profile
-from .targets import TargetOptions, validate_spec
-from .targets.provision import TargetUnavailable
-from .targets.reference import MUTANTS
+from .judge import load_profile, observe
+from .pki import KeyPool, load_certificates, load_credential
+from .targets import MUTANTS, TargetOptions, TargetUnavailable, validate_spec
+from .wire import TLS_VERSIONS, describe
 
 Runner = Callable[[argparse.Namespace], int]
 

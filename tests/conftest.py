@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from reportschema import validate_report
 
-from mtlsgate.keypool import KeyPool
+from mtlsgate.pki.keys import KeyPool
 from mtlsgate.targets.base import LabPKI
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from mtlsgate.gate import Gate
-from mtlsgate.keypool import KeyPool
+from mtlsgate.gate.runner import Gate
+from mtlsgate.pki.keys import KeyPool
 from mtlsgate.targets import TargetOptions
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"

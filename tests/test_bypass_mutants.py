@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from mtlsgate.checks.registry import PROBE_CHECKS
 from mtlsgate.errors import UNTESTABLE_TARGET
-from mtlsgate.registry import PROBE_CHECKS
 from mtlsgate.targets.local import LBS, binary_for, variants
 
 NEW_IDS = set(PROBE_CHECKS)

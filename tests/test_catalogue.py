@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from mtlsgate import catalogue
-from mtlsgate.catalogue import Materials
-from mtlsgate.pki import UNKNOWN_EXTENSION_OID, signature_hash_name
+from mtlsgate.checks import catalogue
+from mtlsgate.checks.catalogue import Materials
+from mtlsgate.pki.certs import UNKNOWN_EXTENSION_OID, signature_hash_name
 
 NOW = dt.datetime.now(dt.UTC)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mtlsgate.expect import judge, observe
-from mtlsgate.outcome import Accepted, Misdirected, RejectedEOF, RejectedHTTP, RejectedTLS, Unreachable
-from mtlsgate.profiles import Profile, load
+from mtlsgate.judge.expect import judge, observe
+from mtlsgate.judge.profiles import Profile, load
+from mtlsgate.wire.outcome import Accepted, Misdirected, RejectedEOF, RejectedHTTP, RejectedTLS, Unreachable
 
 DEFAULT = load("default")
 STRICT = load("strict")

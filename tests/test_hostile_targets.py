@@ -163,8 +163,8 @@ def test_handshake_inspection_is_bounded_against_a_drip(reference):
     """pyOpenSSL's per-recv timeouts alone would let a one-byte-a-second server run for minutes."""
     import time
 
-    from mtlsgate.handshake import inspect_handshake
-    from mtlsgate.probe import Endpoint
+    from mtlsgate.wire.handshake import inspect_handshake
+    from mtlsgate.wire.probe import Endpoint
 
     with hostile.dripping_proxy(reference, interval=0.5) as port:
         started = time.monotonic()

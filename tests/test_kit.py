@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from mtlsgate.keypool import KeyPool, write_private
-from mtlsgate.kitfile import load_kit
-from mtlsgate.pki import CertSpec, issue, make_crl, pem
+from mtlsgate.kit.manifest import load_kit
+from mtlsgate.pki.certs import CertSpec, issue, make_crl, pem
+from mtlsgate.pki.keys import KeyPool, write_private
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "kit-test-p12"

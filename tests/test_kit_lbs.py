@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from mtlsgate.echo import run_echo
 from mtlsgate.errors import UNTESTABLE_TARGET
 from mtlsgate.targets import local
 from mtlsgate.targets.local import LBS, binary_for
+from mtlsgate.wire.echo import run_echo
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "kit-lb-p12"

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from mtlsgate import catalogue, registry
+from mtlsgate.checks import catalogue, registry
 from mtlsgate.errors import UNTESTABLE_TARGET
-from mtlsgate.gate import FUZZ_CHECK, MODE_CHECK
-from mtlsgate.profiles import load as load_profile
+from mtlsgate.gate.runner import FUZZ_CHECK, MODE_CHECK
+from mtlsgate.judge.profiles import load as load_profile
 from mtlsgate.targets import local
 from mtlsgate.targets.local import LBS, binary_for, variants
 from mtlsgate.targets.provision import in_ci

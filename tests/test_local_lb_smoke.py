@@ -24,10 +24,6 @@ from pathlib import Path
 
 import pytest
 
-from mtlsgate.echo import run_echo
-from mtlsgate.handshake import inspect_handshake
-from mtlsgate.outcome import Accepted, Outcome
-from mtlsgate.probe import Endpoint, Prober, Transport
 from mtlsgate.targets import local
 from mtlsgate.targets.base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabFiles, LabPKI
 from mtlsgate.targets.local import (
@@ -38,6 +34,10 @@ from mtlsgate.targets.local import (
     run_lb,
     variants,
 )
+from mtlsgate.wire.echo import run_echo
+from mtlsgate.wire.handshake import inspect_handshake
+from mtlsgate.wire.outcome import Accepted, Outcome
+from mtlsgate.wire.probe import Endpoint, Prober, Transport
 
 TLS_VERSIONS = ("1.2", "1.3")
 TIMEOUT = 5.0

@@ -7,10 +7,10 @@ from collections import Counter
 import pytest
 from test_lb_mutants import require_lb
 
-from mtlsgate import catalogue
+from mtlsgate.checks import catalogue
+from mtlsgate.checks.registry import PROBE_CHECKS
 from mtlsgate.errors import UNTESTABLE_TARGET
-from mtlsgate.gate import FUZZ_CHECK, MODE_CHECK
-from mtlsgate.registry import PROBE_CHECKS
+from mtlsgate.gate.runner import FUZZ_CHECK, MODE_CHECK
 
 #: The binary override local.py honours; a path that does not exist makes the LB "not installed".
 MISSING = {"MTLSGATE_TRAEFIK_BIN": "/nonexistent/mtlsgate-test/traefik"}

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from mtlsgate import catalogue
-from mtlsgate.oracle import MUST_ACCEPT, MUST_REJECT, REJECT_RULES, UNDEFINED, UNDEFINED_RULES, Oracle
-from mtlsgate.pki import CertSpec, NameConstraintsSpec, issue
+from mtlsgate.checks import catalogue
+from mtlsgate.fuzz.oracle import MUST_ACCEPT, MUST_REJECT, REJECT_RULES, UNDEFINED, UNDEFINED_RULES, Oracle
+from mtlsgate.pki.certs import CertSpec, NameConstraintsSpec, issue
 
 #: What the oracle says about every catalogue identity. Where it differs from the
 #: catalogue's "reject", the profile (not the X.509 rules) decides: those are exactly the

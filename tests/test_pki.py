@@ -11,8 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from mtlsgate.keypool import KeyPool
-from mtlsgate.pki import CertSpec, Extension, issue, make_crl, signature_hash_name
+from mtlsgate.pki.certs import CertSpec, Extension, issue, make_crl, signature_hash_name
+from mtlsgate.pki.keys import KeyPool
 
 
 @pytest.fixture(scope="module")

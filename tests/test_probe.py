@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from loopback import http_server, tls_without_client_auth
 
-from mtlsgate.outcome import Accepted, Evidence, RejectedEOF, RejectedHTTP, RejectedTLS, Unreachable
-from mtlsgate.probe import Endpoint, Prober, Transport, alert_name, body_marker, classify_response, parse_echo
 from mtlsgate.targets.reference import run_reference
+from mtlsgate.wire.outcome import Accepted, Evidence, RejectedEOF, RejectedHTTP, RejectedTLS, Unreachable
+from mtlsgate.wire.probe import Endpoint, Prober, Transport, alert_name, body_marker, classify_response, parse_echo
 
 
 @pytest.fixture(scope="module")

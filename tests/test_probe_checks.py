@@ -8,11 +8,11 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mtlsgate.canames import name_of
+from mtlsgate.checks.canames import name_of
+from mtlsgate.checks.headercheck import SPOOF_MARK, cert_der, matches, spoof_batches
+from mtlsgate.checks.headers import CLIENT_CERT_HEADERS
 from mtlsgate.errors import UsageError
-from mtlsgate.headercheck import SPOOF_MARK, cert_der, matches, spoof_batches
-from mtlsgate.headers import CLIENT_CERT_HEADERS
-from mtlsgate.profiles import load
+from mtlsgate.judge.profiles import load
 from mtlsgate.targets.reference import parse_sni
 
 
@@ -89,9 +89,9 @@ def test_every_suite_line_names_a_known_check_and_the_registry_does_not_shadow_t
     import re
     from pathlib import Path
 
-    from mtlsgate import catalogue
-    from mtlsgate.gate import describe_check
-    from mtlsgate.registry import PROBE_CHECKS
+    from mtlsgate.checks import catalogue
+    from mtlsgate.checks.registry import PROBE_CHECKS
+    from mtlsgate.gate.runner import describe_check
 
     assert not set(PROBE_CHECKS) & {c.id for c in catalogue.CASES}
     suites = Path(__file__).resolve().parent.parent / "suites"
@@ -102,7 +102,7 @@ def test_every_suite_line_names_a_known_check_and_the_registry_does_not_shadow_t
 
 
 def test_an_unknown_sni_refused_with_alert_112_is_a_rejection_not_an_unreachable_target():
-    from mtlsgate.probe import alert_name
+    from mtlsgate.wire.probe import alert_name
 
     assert alert_name("TLSV1_UNRECOGNIZED_NAME") == "unrecognized_name"  # Traefik sniStrict, for example
     assert alert_name("TLSV13_ALERT_CERTIFICATE_REQUIRED") == "certificate_required"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mtlsgate.errors import UsageError
-from mtlsgate.profiles import available, load
+from mtlsgate.judge.profiles import available, load
 
 
 def test_builtin_profiles():

@@ -18,13 +18,13 @@ from reportschema import validate_report
 
 from mtlsgate import cli
 from mtlsgate.errors import UsageError
-from mtlsgate.htmlreport import build_html
-from mtlsgate.logtail import excerpt, scrub
-from mtlsgate.progress import LiveStatus
 from mtlsgate.report import RunInfo, build_json, build_summary
+from mtlsgate.report.html import build_html
+from mtlsgate.report.logtail import excerpt, scrub
+from mtlsgate.report.progress import LiveStatus
+from mtlsgate.report.waivers import load as load_waivers
 from mtlsgate.targets.local import binary_for
 from mtlsgate.targets.provision import in_ci
-from mtlsgate.waivers import load as load_waivers
 
 REVOKED = "reject.revoked"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from gate_runs import run_suite_in_process
 
-from mtlsgate.keypool import KeyPool
+from mtlsgate.pki.keys import KeyPool
 from mtlsgate.report import RunInfo, write_reports
 from mtlsgate.targets.local import binary_for
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from gate_runs import run_suite_in_process
 
-from mtlsgate.keypool import KeyPool
+from mtlsgate.pki.keys import KeyPool
 from mtlsgate.targets.local import binary_for
 
 RUNS = 20

@@ -6,8 +6,8 @@ import json
 
 from hypothesis import HealthCheck, Phase, given, settings
 
-from mtlsgate.oracle import MUST_ACCEPT, Oracle
-from mtlsgate.strategies import (
+from mtlsgate.fuzz.oracle import MUST_ACCEPT, Oracle
+from mtlsgate.fuzz.strategies import (
     CA_KEYS,
     MAX_DEPTH,
     VALID_CHAIN,

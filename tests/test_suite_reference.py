@@ -13,7 +13,7 @@ import pytest
 from loopback import http_server, tls_without_client_auth
 
 from mtlsgate.errors import UNTESTABLE_TARGET
-from mtlsgate.pki import pem
+from mtlsgate.pki.certs import pem
 from mtlsgate.targets.reference import run_reference
 
 TRUST = {"reject.rogue-ca", "reject.rogue-same-name", "reject.self-signed", "reject.server-ca-issued"}

@@ -10,11 +10,10 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .. import catalogue
-from ..keypool import KeyPool, write_private
-from ..pki import CertSpec, Credential, issue, make_crl, pem
-from ..probe import Endpoint
-from ..strategies import published_fuzz_cas
+from ..checks import catalogue
+from ..fuzz import published_fuzz_cas
+from ..pki import CertSpec, Credential, KeyPool, issue, make_crl, pem, write_private
+from ..wire import Endpoint
 
 #: The names the suite's own targets answer to; ``.test`` is reserved (RFC 6761).
 LAB_SERVER_NAME = "mtlsgate.test"
@@ -140,3 +139,6 @@ class LabFiles:
     client_ca: Path
     crl: Path
     extra_ca: Path
+
+
+__all__ = ["LAB_SERVER_NAME", "LAB_ALT_SERVER_NAME", "Target", "LabPKI", "LabFiles"]

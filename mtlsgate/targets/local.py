@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..profiles import fixtures_dir
+from ..judge import fixtures_dir
 
 __all__ = [
     "LBS",

@@ -15,14 +15,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from .. import catalogue
-from ..echo import run_echo
+from ..checks import catalogue
 from ..errors import UntestableTarget, UsageError
-from ..keypool import KeyPool, write_private
-from ..kitfile import Kit
-from ..pki import make_crl, pem
-from ..probe import Endpoint
-from ..profiles import fixtures_dir
+from ..judge import fixtures_dir
+from ..kit import Kit
+from ..pki import KeyPool, make_crl, pem, write_private
+from ..wire import Endpoint, run_echo
 from .base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabPKI, Target
 from .local import LBS, LBFiles, LBStartError, LBUnavailable, binary_for, run_lb, variants
 
@@ -127,3 +125,6 @@ def run_local(name: str, *, pool: KeyPool, workdir: Path, profile: str | None = 
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+__all__ = ["TargetUnavailable", "parse_local", "default_profile", "kit_lb_files", "run_local", "in_ci"]

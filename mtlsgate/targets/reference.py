@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from OpenSSL import SSL, crypto
 
-from ..echo import run_echo
-from ..headers import is_client_cert_header
+from ..checks import is_client_cert_header
+from ..wire import run_echo
 from .base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabPKI
 
 MAX_HEADER_BYTES = 32 * 1024
@@ -391,7 +391,7 @@ def run_reference(pki: LabPKI, workdir: Path, policy: ReferencePolicy = Referenc
             server.stop()
 
 
-__all__ = ["ReferencePolicy", "RunningReference", "ReferenceServer", "run_reference"]
+__all__ = ["ReferencePolicy", "RunningReference", "ReferenceServer", "run_reference", "MAX_HEADER_BYTES", "MAX_BODY_BYTES", "MAX_REQUESTS_PER_CONNECTION", "MAX_CONNECTIONS", "MUTANTS"]
 
 
 #: One deliberate mistake each, for self-tests and for users who want to see a failing run.

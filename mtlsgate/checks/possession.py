@@ -1,0 +1,171 @@
+"""reject.no-proof-of-possession: a valid certificate is not an identity without its private key (V21).
+
+A client proves it holds the key by signing the handshake (CertificateVerify). A server
+that skips or mis-checks that signature accepts anyone who has seen a certificate
+(wolfSSL CVE-2022-25640). Python's ``ssl`` cannot send a wrong or missing CertificateVerify,
+so these attempts use tlslite-ng, a pure-Python TLS stack, with its message sender wrapped:
+one attempt signs with another key of the same type, one leaves the message out. An
+attempt counts only if the forged handshake was actually sent; otherwise it is reported
+as not possible, never as a pass. tlslite does not verify the server certificate here:
+preflight did, and this client is the attacker.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from ..judge import FAIL, PASS, SKIP, judge
+from ..pki import Credential, key_pem, pem
+from ..wire import MAX_BODY, Evidence, Outcome, RejectedEOF, RejectedTLS, Unreachable, classify_response, is_ip_address
+from .finding import Attempt, CheckContext, Finding, combine
+
+_VERSIONS = {"1.2": (3, 3), "1.3": (3, 4)}
+WRONG_KEY_SLOT = 97  # a pool key no certificate of the suite uses
+
+
+def _tlslite() -> Any:
+    """tlslite-ng, imported on first use (its package import pulls in the deprecated asyncore)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import tlslite.api
+    return tlslite
+
+
+def _client_class() -> Any:
+    _tlslite()
+    from tlslite.messages import Certificate, CertificateVerify
+    from tlslite.tlsconnection import TLSConnection
+
+    class ForgingConnection(TLSConnection):  # type: ignore[misc]
+        """TLSConnection that can drop CertificateVerify and records what it sent."""
+
+        drop_certificate_verify = False
+        sent_certificate = False
+        sent_bad_verify = False
+
+        def _sendMsg(self, msg: Any, randomizeFirstBlock: bool = True, update_hashes: bool = True) -> Iterator[Any]:
+            if isinstance(msg, Certificate):
+                self.sent_certificate = True
+            if isinstance(msg, CertificateVerify):
+                self.sent_bad_verify = True
+                if self.drop_certificate_verify:
+                    return iter(())
+            return super()._sendMsg(msg, randomizeFirstBlock, update_hashes)
+
+    return ForgingConnection
+
+
+def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop_verify: bool) -> tuple[Outcome | None, str]:
+    """One handshake presenting ``cred``'s chain with a forged CertificateVerify, then one request.
+
+    Returns (outcome, note); outcome is None when the forged message could not be sent.
+    """
+    _tlslite()
+    from tlslite.api import HandshakeSettings, X509CertChain, parsePEMKey
+    from tlslite.constants import AlertDescription
+    from tlslite.errors import TLSAbruptCloseError, TLSError, TLSLocalAlert, TLSRemoteAlert
+
+    settings = HandshakeSettings()
+    settings.minVersion = settings.maxVersion = _VERSIONS[ctx.tls_version]
+    chain = X509CertChain()
+    chain.parsePemList(pem(cred.cert, *cred.chain).decode())
+    key = parsePEMKey(key_pem(signing_key).decode(), private=True)
+    sni = ctx.target.server_name
+    base = Evidence(requested_version=ctx.tls_version, server_name=sni, host_header=ctx.protected_name)
+    started = time.monotonic()
+    try:
+        raw = socket.create_connection((ctx.target.endpoint.host, ctx.target.endpoint.port), timeout=ctx.timeout)
+    except OSError as exc:
+        return Unreachable(f"connect: {exc}", base), ""
+    conn = _client_class()(raw)
+    conn.drop_certificate_verify = drop_verify
+    phase = "handshake"
+    data = b""
+    try:
+        try:
+            conn.handshakeClientCert(chain, key, settings=settings,
+                                     serverName=sni if sni and not is_ip_address(sni) else None)
+            phase = "after-handshake"
+            request = (f"GET / HTTP/1.1\r\nHost: {ctx.protected_name}\r\nUser-Agent: mtlsgate\r\n"
+                       "Connection: close\r\n\r\n").encode("latin-1")
+            conn.write(request)
+            deadline = started + ctx.timeout * 2
+            while len(data) < MAX_BODY and time.monotonic() < deadline:
+                chunk = conn.read(max=16384)
+                if not chunk:
+                    break
+                data += bytes(chunk)
+        except TLSRemoteAlert as exc:
+            if not conn.sent_certificate:
+                return None, f"the server refused the handshake before the certificate was sent (alert {exc})"
+            name = AlertDescription.toStr(exc.description)
+            return RejectedTLS(name, phase, _ev(base, conn, started)), ""
+        except (TLSAbruptCloseError, ConnectionResetError, BrokenPipeError) as exc:
+            if not conn.sent_certificate:
+                return None, f"the connection closed before the certificate was sent ({exc})"
+            if not data:  # a close after a complete answer is just the end of the response
+                return RejectedEOF(phase, _ev(base, conn, started, str(exc))), ""
+        except TLSLocalAlert as exc:
+            return None, f"tlslite could not complete its side of the handshake: {exc}"
+        except (TLSError, OSError, ValueError, AssertionError) as exc:
+            if isinstance(exc, (TimeoutError, socket.timeout)):
+                return Unreachable(f"no answer within {ctx.timeout:g}s ({phase})", _ev(base, conn, started)), ""
+            return None, f"tlslite failed: {type(exc).__name__}: {exc}"
+    finally:
+        raw.close()
+    if not conn.sent_certificate or not (conn.sent_bad_verify or drop_verify):
+        return None, "the server did not ask for a certificate, so no forged handshake was sent"
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].split(b" ")
+    if len(status_line) < 2 or not status_line[1].isdigit():
+        return RejectedEOF(phase, _ev(base, conn, started, "no HTTP response")), ""
+    return classify_response(int(status_line[1]), body, _ev(base, conn, started)), ""
+
+
+def _ev(base: Evidence, conn: Any, started: float, detail: str = "") -> Evidence:
+    version = {(3, 3): "TLSv1.2", (3, 4): "TLSv1.3"}.get(getattr(conn, "version", None) or (0, 0))
+    return Evidence(tls_version=version, requested_version=base.requested_version, server_name=base.server_name,
+                    host_header=base.host_header, elapsed_ms=round((time.monotonic() - started) * 1000, 2),
+                    detail=("tlslite-ng client; " + detail).strip("; "))
+
+
+def _wrong_key(ctx: CheckContext, cred: Credential) -> Any:
+    """Another key of the certificate's own type, so the signature scheme still fits the certificate."""
+    public = cred.cert.public_key()
+    if isinstance(public, rsa.RSAPublicKey):
+        kind = f"rsa{public.key_size}"
+    elif isinstance(public, ec.EllipticCurvePublicKey):
+        kind = {"secp256r1": "p256", "secp384r1": "p384"}.get(public.curve.name, "p256")
+    else:
+        kind = "p256"
+    return ctx.materials.pool.get(kind, WRONG_KEY_SLOT)
+
+
+def no_proof_of_possession(ctx: CheckContext) -> Finding:
+    cred = ctx.valid
+    if cred is None:
+        return combine(ctx, [Attempt("forged CertificateVerify", SKIP, "needs a valid client identity")])
+    if importlib.util.find_spec("tlslite") is None:
+        return combine(ctx, [Attempt("forged CertificateVerify", SKIP, "needs tlslite-ng (pip install tlslite-ng)")])
+    attempts = []
+    for label, key, drop in (("valid certificate, CertificateVerify signed by another key", _wrong_key(ctx, cred), False),
+                             ("valid certificate, no CertificateVerify at all", cred.key, True)):
+        outcome, note = forged_handshake(ctx, cred, key, drop)
+        if outcome is None:
+            attempts.append(Attempt(label, SKIP, f"not tried: {note}"))
+            continue
+        verdict = judge(ctx.check_id, "reject", outcome, ctx.baseline_valid, ctx.profile)
+        attempts.append(Attempt(label, PASS if verdict.status == PASS else FAIL, verdict.reason, outcome))
+    found = combine(ctx, attempts)
+    return Finding(verdict=found.verdict, outcome=found.outcome, baseline=found.baseline, credential=cred,
+                   attempts=found.attempts)
+
+
+__all__ = ["no_proof_of_possession", "forged_handshake", "WRONG_KEY_SLOT"]

@@ -1,0 +1,203 @@
+"""The targets of one run: opened once, preflighted, watched for liveness, stopped at the end.
+
+A check may only be judged against a target that is known to be testable: reachable, TLS,
+asking for and requiring a client certificate, and admitting a valid client. This module
+owns that knowledge and the target's life — :class:`Targets` opens each target once,
+preflights it (what a valid client and a client without a certificate get, per TLS
+version), trips the circuit breaker when a target stops answering mid-run, keeps the run
+inside ``--max-duration``, and stops every target it started. Running and recording checks
+is :mod:`mtlsgate.gate.runner`'s job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..checks import Materials, catalogue
+from ..errors import UntestableTarget
+from ..judge import Profile, load_profile, observe
+from ..pki import Credential, KeyPool, key_description, signature_hash_name
+from ..targets import ReferencePolicy, Target, TargetOptions, open_target
+from ..wire import (
+    DEFAULT_RETRIES,
+    TLS_VERSIONS,
+    HandshakeFacts,
+    Outcome,
+    Prober,
+    RejectedTLS,
+    Transport,
+    Unreachable,
+    describe,
+    inspect_handshake,
+)
+
+
+@dataclass
+class VersionBaseline:
+    """What the target does with a valid client and with none, over one TLS version."""
+
+    valid: Outcome | None
+    none: Outcome
+    facts: HandshakeFacts | None = None
+    unsupported: str | None = None  # why this version cannot be tested on this target
+
+
+@dataclass
+class TargetState:
+    target: Target
+    prober: Prober
+    materials: Materials
+    profile: Profile
+    baselines: dict[str, VersionBaseline] = field(default_factory=dict)
+    credentials: dict[str, Credential | None] = field(default_factory=dict)
+    # Report forms that do not change during a run, made once (the benchmark's hot path):
+    summaries: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by check id
+    baseline_dicts: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by TLS version
+
+
+class Targets:
+    """Opens, preflights and stops the run's targets; knows whether each is still alive and the time left."""
+
+    def __init__(self, *, options: TargetOptions, profile: Profile | None, workdir: Path, pool: KeyPool,
+                 tls_versions: tuple[str, ...] = TLS_VERSIONS, probe_timeout: float = 5.0,
+                 reference_policy: ReferencePolicy | None = None, max_duration: float | None = None,
+                 retries: int = DEFAULT_RETRIES) -> None:
+        self.options = options
+        self.profile = profile
+        self.workdir = workdir
+        self.pool = pool
+        self.tls_versions = tls_versions
+        self.probe_timeout = probe_timeout
+        self.reference_policy = reference_policy
+        self.retries = retries
+        self.max_duration = max_duration
+        self.states: dict[str, TargetState] = {}
+        self.unavailable: dict[str, str] = {}  # targets whose LB binary is missing: their checks skip
+        self._stack = contextlib.ExitStack()
+        self._deadline = time.monotonic() + max_duration if max_duration else None
+
+    def start(self, spec: str) -> TargetState:
+        """Start and preflight ``spec`` once; raises UntestableTarget with one line."""
+        state = self.states.get(spec)
+        if state is not None:
+            return state
+        workdir = self.workdir / f"t{len(self.states)}"
+        target = self._stack.enter_context(open_target(
+            spec, self.options, pool=self.pool, workdir=workdir,
+            profile=self.profile.name if self.profile else None, reference_policy=self.reference_policy))
+        profile = self.profile or load_profile(target.profile)
+        materials = Materials(pool=self.pool, client_ca=target.client_ca, identity=target.identity,
+                              revoked=target.revoked, server_ca_key=target.server_ca_key,
+                              max_intermediates=profile.max_intermediates)
+        state = TargetState(target, Prober(workdir, target.server_ca, retries=self.retries), materials, profile)
+        self.states[spec] = state
+        self._preflight(state)
+        return state
+
+    def close(self) -> None:
+        """Stop every target this run started (local LBs by pid, the reference's threads)."""
+        self._stack.close()
+
+    def transport(self, state: TargetState, tls_version: str, requests: int = 1) -> Transport:
+        return Transport(tls_version=tls_version, server_name=state.target.server_name, requests=requests,
+                         timeout=self.probe_timeout)
+
+    def _preflight(self, state: TargetState) -> None:
+        """Reachable, TLS, server certificate valid, client certificate required, valid client accepted?
+
+        Any "no" makes every later verdict meaningless (a dead target rejects everyone),
+        so it stops the run with one line instead of a wall of false results.
+        """
+        target = state.target
+        valid = self.credential(state, "accept.valid-direct") if state.materials.has("identity") else None
+        tested = 0
+        for version in self.tls_versions:
+            if self.out_of_time(6):  # three attempts (none, valid, handshake look), each at most 2 timeouts
+                raise UntestableTarget(self.out_of_time_line(f"while preflighting {target.name}"))
+            transport = self.transport(state, version)
+            none = state.prober.probe(target.endpoint, None, transport)
+            if isinstance(none, Unreachable):
+                raise UntestableTarget(self._unreachable_line(target, none))
+            good = state.prober.probe(target.endpoint, valid, transport) if valid is not None else None
+            baseline = VersionBaseline(valid=good, none=none)
+            state.baselines[version] = baseline
+            if _protocol_refused(none) and (good is None or _protocol_refused(good)):
+                baseline.unsupported = f"the target does not speak TLS {version} ({describe(none)})"
+                continue
+            tested += 1
+            if isinstance(good, Unreachable):
+                raise UntestableTarget(self._unreachable_line(target, good))
+            baseline.facts = inspect_handshake(target.endpoint, target.server_name, version, self.probe_timeout)
+            if (not baseline.facts.cert_requested and baseline.facts.error and observe(none, good).result != "accepted"
+                    and (good is None or observe(good, None).result != "accepted")):
+                raise UntestableTarget(
+                    f"target {target.name} breaks off the TLS {version} handshake before requesting a client "
+                    f"certificate: a client without one got {describe(none)} ({baseline.facts.error})")
+            if observe(none, good).result == "accepted" and not baseline.facts.cert_requested:
+                raise UntestableTarget(
+                    f"target {target.name} does not request client certificates over TLS {version}: a client "
+                    f"without one got {describe(none)}" + (", like a valid client" if good else ""))
+            if good is not None and observe(good, None).result != "accepted":
+                raise UntestableTarget(
+                    f"target {target.name} rejects a valid client over TLS {version} ({describe(good)}): "
+                    "is the client CA the one the target trusts?")
+            # The identity the user hands out (a kit's client.crt) must work too, not only the
+            # one the suite minted: a SHA-1 client certificate fails here, not in production.
+            ready = target.identity
+            if good is not None and ready is not None and ready is not valid:
+                got = state.prober.probe(target.endpoint, ready, transport)
+                if observe(got, good).result != "accepted":
+                    raise UntestableTarget(
+                        f"target {target.name} rejects a valid client over TLS {version}: the given identity "
+                        f"{ready.cert.subject.rfc4514_string()} ({key_description(ready.cert.public_key())}, "
+                        f"{signature_hash_name(ready.cert) or 'EdDSA'}-signed) got {describe(got)}, while one the "
+                        f"suite minted under the same CA got {describe(good)}; run mtlsgate lint on it")
+        if tested == 0:
+            raise UntestableTarget(f"target {target.name} speaks neither TLS {' nor '.join(self.tls_versions)}")
+
+    def credential(self, state: TargetState, check_id: str) -> Credential | None:
+        if check_id not in state.credentials:
+            state.credentials[check_id] = catalogue.get(check_id).build(state.materials)
+        return state.credentials[check_id]
+
+    def _unreachable_line(self, target: Target, outcome: Unreachable) -> str:
+        tries = f" (tried {1 + outcome.evidence.retries} times)" if outcome.evidence.retries else ""
+        return f"target {target.name} cannot be tested: {outcome.reason}{tries}"
+
+    def still_alive(self, state: TargetState, tls_version: str, outcome: Unreachable, checks_done: int) -> str | None:
+        """The circuit breaker: after an unreachable outcome, does a valid client still get in?
+
+        ``None`` if it does (the check's own outcome stands); otherwise the one line that
+        stops the run, so that a target that died mid-run is not reported as 80 timeouts.
+        """
+        valid = self.credential(state, "accept.valid-direct") if state.materials.has("identity") else None
+        live = state.prober.probe(state.target.endpoint, valid, self.transport(state, tls_version))
+        if not isinstance(live, Unreachable):
+            return None
+        return (f"target {state.target.name} stopped answering mid-run ({outcome.reason}; then "
+                f"{'a valid client' if valid else 'a client without a certificate'} got {describe(live)}); "
+                f"{checks_done} checks were done, the rest were not run")
+
+    def out_of_time(self, timeouts: float = 0) -> bool:
+        """Would ``timeouts`` probe timeouts from now end past ``--max-duration``?
+
+        The run never starts an attempt that could end after its deadline, so the whole
+        run stays within ``--max-duration`` (plus starting and stopping local targets).
+        """
+        if self._deadline is None:
+            return False
+        return time.monotonic() + timeouts * self.probe_timeout > self._deadline
+
+    def out_of_time_line(self, when: str) -> str:
+        return f"the run reached --max-duration {self.max_duration:g}s {when}; the rest were not run"
+
+
+def _protocol_refused(outcome: Outcome) -> bool:
+    return isinstance(outcome, RejectedTLS) and outcome.alert == "protocol_version"
+
+
+__all__ = ["Targets", "TargetState", "VersionBaseline"]

@@ -1,0 +1,91 @@
+"""From an outcome to a verdict, under a profile, against the valid client's answer.
+
+The baseline matters: a backend that answers 404 on ``/`` answers 404 to a valid client
+too, so "got a 4xx" alone would turn every reject check into a false PASS. A bad client is
+*accepted* when it gets what a valid client gets (the same status, or the echo backend saw
+its request), *rejected* when it gets an alert, an EOF, a 421 or a different 4xx, and the
+attempt is *inconclusive* when the target could not be reached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..wire import Accepted, Misdirected, Outcome, RejectedEOF, RejectedHTTP, RejectedTLS, Unreachable
+from .profiles import Profile
+
+PASS, FAIL, WARN, SKIP, UNSUPPORTED = "pass", "fail", "warn", "skip", "unsupported"
+
+
+@dataclass(frozen=True)
+class Observation:
+    result: str  # "accepted" | "rejected" | "inconclusive"
+    signal: str | None  # the rejection signal: tls-alert | eof | http-4xx | misdirected
+    why: str
+
+
+def observe(outcome: Outcome, baseline: Outcome | None) -> Observation:
+    """Did the target treat this client like the valid one?"""
+    if isinstance(outcome, Unreachable):
+        return Observation("inconclusive", None, outcome.reason)
+    if isinstance(outcome, RejectedTLS):
+        return Observation("rejected", "tls-alert", f"TLS alert {outcome.alert} ({outcome.phase})")
+    if isinstance(outcome, RejectedEOF):
+        return Observation("rejected", "eof", f"connection closed without an answer ({outcome.phase})")
+    if isinstance(outcome, Misdirected):
+        return Observation("rejected", "misdirected", "HTTP 421 Misdirected Request")
+    if isinstance(outcome, Accepted) and outcome.reached_backend:
+        return Observation("accepted", None, f"HTTP {outcome.status} and the request reached the backend")
+    base_status = baseline.status if isinstance(baseline, (Accepted, RejectedHTTP)) else None
+    base_reached = isinstance(baseline, Accepted) and baseline.reached_backend
+    if isinstance(outcome, RejectedHTTP):
+        if base_status == outcome.status and not base_reached:
+            return Observation("accepted", None, f"HTTP {outcome.status}, the same answer a valid client gets")
+        return Observation("rejected", "http-4xx", f"HTTP {outcome.status}" + (f' "{outcome.marker}"' if outcome.marker else ""))
+    assert isinstance(outcome, Accepted)
+    if base_reached:
+        # The LB answered by itself where a valid client reaches the backend (a login
+        # redirect, an error page): the protected backend was not exposed.
+        return Observation("rejected", "http-other", f"HTTP {outcome.status} from the LB itself; the backend was not reached")
+    return Observation("accepted", None, f"HTTP {outcome.status}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # pass | fail | warn | skip | unsupported
+    expected: str  # accept | reject
+    observed: str  # accepted | rejected | inconclusive | not run
+    reason: str
+
+
+def judge(check_id: str, expected: str, outcome: Outcome, baseline: Outcome | None, profile: Profile) -> Verdict:
+    """The verdict for one check; every reason names the outcome that decided it."""
+    seen = observe(outcome, baseline)
+    verdict = _judge(check_id, expected, seen, profile)
+    if verdict.status == FAIL and check_id in profile.unsupported:
+        return Verdict(UNSUPPORTED, expected, seen.result,
+                       f"not supported by target: {profile.unsupported[check_id]} ({seen.why})")
+    return verdict
+
+
+def _judge(check_id: str, expected: str, seen: Observation, profile: Profile) -> Verdict:
+    if seen.result == "inconclusive":
+        return Verdict(FAIL, expected, seen.result, f"no verdict possible: {seen.why}")
+    if expected == "accept":
+        if seen.result == "accepted":
+            return Verdict(PASS, expected, seen.result, f"accepted: {seen.why}")
+        return Verdict(FAIL, expected, seen.result, f"a valid client was rejected: {seen.why}")
+    if seen.result == "rejected":
+        signal = "http-4xx" if seen.signal == "http-other" else seen.signal
+        if signal in profile.rejection_signals:
+            return Verdict(PASS, expected, seen.result, f"rejected: {seen.why}")
+        return Verdict(FAIL, expected, seen.result,
+                       f"rejected by {seen.why}, but profile {profile.name} accepts only "
+                       f"{', '.join(sorted(profile.rejection_signals))}")
+    if profile.policy_for(check_id) == "warn":
+        return Verdict(WARN, expected, seen.result,
+                       f"accepted ({seen.why}); profile {profile.name} leaves this to the operator's policy")
+    return Verdict(FAIL, expected, seen.result, f"should be rejected but was accepted: {seen.why}")
+
+
+__all__ = ["PASS", "FAIL", "WARN", "SKIP", "UNSUPPORTED", "Observation", "observe", "Verdict", "judge"]

@@ -1,0 +1,61 @@
+"""``junit.xml``: one testcase per check and TLS version, the evidence in the failure text, for CI annotations."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from .status import RunInfo, counts
+
+
+def build_junit(records: list[dict[str, Any]], info: RunInfo) -> ET.ElementTree:
+    root = ET.Element("testsuites", name="mtlsgate")
+    by_target: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_target.setdefault(r["target"], []).append(r)
+    if info.aborted and not records:
+        by_target.setdefault(", ".join(t["name"] for t in info.targets) or "mtlsgate", [])
+    for target, rows in by_target.items():
+        tally = counts(rows)
+        suite = ET.SubElement(root, "testsuite", name=f"mtlsgate {target}", tests=str(len(rows) + bool(info.aborted)),
+                              failures=str(tally["fail"] + bool(info.aborted)),
+                              skipped=str(tally["skip"] + tally["unsupported"]), errors="0",
+                              time=f"{sum(r['duration_ms'] for r in rows) / 1000:.3f}")
+        if info.aborted:
+            case = ET.SubElement(suite, "testcase", classname="preflight", name="mode.client-auth-required")
+            ET.SubElement(case, "failure", message=info.aborted).text = info.aborted
+        for r in sorted(rows, key=lambda r: (r["id"], r["tls_version"])):
+            case = ET.SubElement(suite, "testcase", classname=f"{r['group']}",
+                                 name=f"{r['id']}[tls{r['tls_version']}]", time=f"{r['duration_ms'] / 1000:.3f}")
+            if r["verdict"] == "fail":
+                ET.SubElement(case, "failure", message=r["reason"]).text = _evidence_text(r)
+            elif r["verdict"] == "waived":
+                ET.SubElement(case, "skipped", type="pytest.xfail", message=f"waived: {r['reason']}")
+            elif r["verdict"] in ("skip", "unsupported"):
+                ET.SubElement(case, "skipped", message=r["reason"])
+            else:
+                ET.SubElement(case, "system-out").text = _evidence_text(r)
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+def _evidence_text(r: dict[str, Any]) -> str:
+    lines = [f"verdict: {r['verdict']}", f"client presents: {r['presents']}", f"reason: {r['reason']}"]
+    if r.get("outcome"):
+        lines.append(f"outcome: {r['outcome']['summary']}")
+        if r["outcome"].get("evidence", {}).get("detail"):
+            lines.append(f"detail: {r['outcome']['evidence']['detail']}")
+    if r.get("baseline"):
+        lines.append(f"valid client: {r['baseline']['summary']}")
+    if r.get("repro"):
+        lines.append(f"reproducer: {r['repro']}")
+    if r.get("log_excerpt"):
+        lines.append("target log:\n" + r["log_excerpt"])
+    for attempt in r.get("attempts") or []:
+        lines.append(f"attempt [{attempt['verdict']}] {attempt['label']}: {attempt['reason']}")
+    if r.get("backend_headers") is not None:
+        lines.append("backend received: " + ("; ".join(f"{k}: {v}" for k, v in r["backend_headers"]) or "(none)"))
+    return "\n".join(lines)
+
+
+__all__ = ["build_junit"]

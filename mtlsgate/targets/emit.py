@@ -1,0 +1,53 @@
+"""``mtlsgate kit --emit-config LB DIR``: the listener configuration for a kit.
+
+It is the very template the suite's local targets run (``fixtures/targets/<lb>/correct.*``),
+rendered with the kit's files, so that what the self-tests prove is what the operator deploys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+from ..kit import load_kit
+from .local import LBS, binary_for, render_config
+from .provision import kit_lb_files
+
+START_COMMANDS = {
+    "nginx": "{bin} -p {dir}/ -c {conf} -g 'daemon off;'",
+    "haproxy": "{bin} -db -f {conf}",
+    "apache": "{bin} -X -d {dir} -f {conf}",
+    "caddy": "{bin} run --config {conf} --adapter caddyfile",
+    "traefik": "{bin} --configFile={conf}",
+}
+_DEFAULT_BINARIES = {"nginx": "nginx", "haproxy": "haproxy", "apache": "apache2", "caddy": "caddy", "traefik": "traefik"}
+
+
+@dataclass(frozen=True)
+class Emitted:
+    files: list[Path]
+    start: str
+
+
+def emit_config(lb: str, kit_dir: Path, *, listen: tuple[str, int], backend: tuple[str, int],
+                out: Path | None = None) -> Emitted:
+    """Render ``lb``'s correct configuration for the kit in ``kit_dir`` into ``out`` (default ``DIR/config/<lb>``)."""
+    if lb not in LBS:
+        raise UsageError(f"--emit-config {lb}: expected one of {', '.join(LBS)}")
+    kit = load_kit(kit_dir)
+    outdir = (out or kit.directory / "config" / lb).resolve()
+    try:
+        outdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for sub in ("run", "tmp", "logs", "data", "conf.d"):
+            (outdir / sub).mkdir(exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{outdir}: cannot create ({exc.strerror})") from None
+    files = kit_lb_files(kit, outdir, backend_host=backend[0], backend_port=backend[1])
+    host, port = listen
+    paths = render_config(lb, "correct", files, outdir, host=host, port=port, alt_port=port + 1)
+    binary = binary_for(lb) or _DEFAULT_BINARIES[lb]
+    return Emitted(paths, START_COMMANDS[lb].format(bin=binary, dir=outdir, conf=paths[0]))
+
+
+__all__ = ["emit_config", "Emitted", "START_COMMANDS"]

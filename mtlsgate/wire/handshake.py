@@ -1,0 +1,75 @@
+"""What the server's handshake says about client authentication, seen from a bare client.
+
+Python's ``ssl`` cannot tell whether the server sent a CertificateRequest, nor which CA
+names it advertised. pyOpenSSL's info callback can: it reports the state machine's
+"read server certificate request" step. That is how preflight tells a listener that does
+not ask for certificates at all (nothing to test) from one that asks but lets clients
+without one through (a failing check).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+
+from OpenSSL import SSL
+
+from .deadline import Deadline
+from .probe import Endpoint, is_ip_address
+
+_VERSIONS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
+
+
+@dataclass(frozen=True)
+class HandshakeFacts:
+    cert_requested: bool
+    ca_names: tuple[str, ...]  # the CertificateRequest's CA names, as "O=...,CN=..."
+    error: str = ""
+
+
+def inspect_handshake(endpoint: Endpoint, server_name: str | None, tls_version: str, timeout: float) -> HandshakeFacts:
+    """Handshake without a certificate and report whether one was requested."""
+    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    ctx.set_min_proto_version(_VERSIONS[tls_version])
+    ctx.set_max_proto_version(_VERSIONS[tls_version])
+    ctx.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
+    states: list[bytes] = []
+    ctx.set_info_callback(lambda conn, where, ret: states.append(conn.get_state_string()))
+    try:
+        raw = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+    except OSError as exc:
+        return HandshakeFacts(False, (), f"connect: {exc}")
+    deadline = Deadline(timeout * 2)  # per-recv timeouts do not bound a server that drips bytes
+    try:
+        deadline.__enter__()
+        deadline.watch(raw)
+        raw.settimeout(None)  # pyOpenSSL wants a blocking socket; the OS enforces the timeout
+        tv = struct.pack("ll", int(timeout), int((timeout % 1) * 1e6))
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        conn = SSL.Connection(ctx, raw)
+        conn.set_connect_state()
+        if server_name and not is_ip_address(server_name):
+            conn.set_tlsext_host_name(server_name.encode("idna"))
+        error = ""
+        try:
+            conn.do_handshake()
+            if tls_version == "1.3":
+                # Under TLS 1.3 the CertificateRequest arrives in the server's first flight,
+                # so it has been seen by now; nudge the connection once for a late alert.
+                conn.send(b"")
+        except (SSL.Error, OSError) as exc:
+            error = str(exc) or type(exc).__name__
+            if deadline.expired:
+                error = f"the handshake did not finish within {deadline.seconds:g}s"
+        requested = any(b"certificate request" in s for s in states)
+        names = tuple(",".join(f"{k.decode()}={v.decode('utf-8', 'replace')}" for k, v in n.get_components())
+                      for n in (conn.get_client_ca_list() or []))
+        return HandshakeFacts(requested, names, error)
+    finally:
+        deadline.__exit__(None, None, None)
+        raw.close()
+
+
+__all__ = ["HandshakeFacts", "inspect_handshake"]

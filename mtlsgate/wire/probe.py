@@ -1,0 +1,452 @@
+"""One attempt against a target: connect, handshake, one HTTP request, read the answer.
+
+The probe always sends a request and reads a response, because under TLS 1.3 the server
+verifies the client certificate *after* the client considers the handshake complete: a
+rejection arrives as an alert (or a bare EOF) on the first read, and a successful
+``do_handshake()`` proves nothing. HTTP goes through httpx over our own ``ssl.SSLContext``
+so that TLS version, SNI, Host and the client credential are exactly what the check says.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpcore
+import httpx
+
+from ..pki import Credential, CredentialFiles
+from .deadline import Deadline
+from .outcome import (
+    Accepted,
+    Evidence,
+    Misdirected,
+    Outcome,
+    RejectedEOF,
+    RejectedHTTP,
+    RejectedTLS,
+    Unreachable,
+)
+
+TLS_VERSIONS = ("1.2", "1.3")
+_SSL_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+#: Bodies LBs use when they reject at the HTTP layer; the first match becomes the marker.
+KNOWN_MARKERS = (
+    "No required SSL certificate was sent",
+    "The SSL certificate error",
+    "SSL certificate error",
+    "client certificate",
+    "Forbidden",
+    "Bad Request",
+)
+MAX_BODY = 64 * 1024
+ECHO_MARKER = "mtlsgate_echo"
+#: Transient connection errors (see :attr:`Unreachable.transient`) are retried this often.
+DEFAULT_RETRIES = 2
+RETRY_BACKOFF = 0.1  # seconds, times the attempt number
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    def url(self, path: str = "/") -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}{path}"
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How to reach the target for one attempt: version, names, request shape, timeout."""
+
+    tls_version: str = "1.3"
+    server_name: str | None = None  # SNI; None sends none (and skips the hostname check)
+    host_header: str | None = None  # default: server_name, else the endpoint host
+    path: str = "/"
+    requests: int = 1
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout: float = 5.0
+    check_hostname: bool | None = None  # default: when SNI is sent; off to probe names the cert may not carry
+
+    @property
+    def deadline(self) -> float:
+        """The whole attempt's bound: ``timeout`` for the handshake plus ``timeout`` per request."""
+        return self.timeout * (1 + self.requests)
+
+    def __post_init__(self) -> None:
+        if self.tls_version not in _SSL_VERSIONS:
+            raise ValueError(f"TLS version must be one of {TLS_VERSIONS}, not {self.tls_version!r}")
+        if not 1 <= self.requests <= 100:
+            raise ValueError("requests must be between 1 and 100")
+
+
+class Prober:
+    """Makes probes; owns the client SSL contexts and the credential files they load.
+
+    Contexts are cached per (credential, version, hostname check): building one costs a
+    file read and a key parse, and a suite probes the same credential many times.
+    """
+
+    def __init__(self, workdir: Path, server_ca: Path | None = None, *, retries: int = DEFAULT_RETRIES) -> None:
+        self.workdir = workdir
+        self.server_ca = server_ca
+        self.retries = retries
+        self._contexts: dict[tuple[int, str, bool], ssl.SSLContext] = {}
+        self._files: dict[int, CredentialFiles] = {}
+        self._keep: list[Credential] = []  # keeps id()s stable while cached
+        self._lock = threading.Lock()
+
+    def context(self, credential: Credential | None, tls_version: str, check_hostname: bool) -> ssl.SSLContext:
+        key = (id(credential), tls_version, check_hostname)
+        with self._lock:
+            ctx = self._contexts.get(key)
+            if ctx is None:
+                ctx = self._build_context(credential, tls_version, check_hostname)
+                self._contexts[key] = ctx
+                if credential is not None:
+                    self._keep.append(credential)
+            return ctx
+
+    def _build_context(self, credential: Credential | None, tls_version: str, check_hostname: bool) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ctx.maximum_version = _SSL_VERSIONS[tls_version]
+        # Security level 0: a weak test certificate (SHA-1, RSA-1024) must reach the server,
+        # or the client would refuse to send it and the server's policy would go untested.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.post_handshake_auth = True
+        if self.server_ca is not None:
+            ctx.load_verify_locations(cafile=str(self.server_ca))
+        else:
+            ctx.load_default_certs()
+        ctx.check_hostname = check_hostname
+        if credential is not None:
+            files = self._files.get(id(credential))
+            if files is None:
+                files = credential.write(self.workdir / "client-credentials", f"c{len(self._files)}")
+                self._files[id(credential)] = files
+            ctx.load_cert_chain(str(files.cert), str(files.key))
+        return ctx
+
+    def probe(self, endpoint: Endpoint, credential: Credential | None, transport: Transport) -> Outcome:
+        """One attempt (plus bounded retries of transient errors); never raises for anything the target does.
+
+        Only an ``Unreachable`` marked ``transient`` is retried: nothing of the TLS exchange
+        had happened, so the target cannot have judged the credential. A rejection (alert,
+        EOF after the server spoke, HTTP answer) is never retried.
+        """
+        check = transport.check_hostname if transport.check_hostname is not None else transport.server_name is not None
+        ctx = self.context(credential, transport.tls_version, check and transport.server_name is not None)
+        outcome = run_probe(endpoint, ctx, transport)
+        retries = 0
+        while isinstance(outcome, Unreachable) and outcome.transient and retries < self.retries:
+            retries += 1
+            time.sleep(RETRY_BACKOFF * retries)
+            outcome = run_probe(endpoint, ctx, transport)
+        if retries:
+            outcome = replace(outcome, evidence=replace(outcome.evidence, retries=retries))
+        return outcome
+
+    def fresh_context(self, credential: Credential | None, tls_version: str, check_hostname: bool) -> ssl.SSLContext:
+        """An uncached context, for probes that change it (ALPN) or tie sessions to it (resumption)."""
+        with self._lock:
+            ctx = self._build_context(credential, tls_version, check_hostname)
+            if credential is not None:
+                self._keep.append(credential)
+            return ctx
+
+
+_SPOKE = threading.local()
+
+
+def _watch_server_bytes(ctx: ssl.SSLContext) -> None:
+    """Note, per thread, whether the server sent any TLS record on the current attempt.
+
+    A reset before the server's first byte cannot be a judgement of the client
+    certificate (it is only sent after the server's first flight), so it is a transient
+    connection error; after it, the same reset is a rejection. ``_msg_callback`` is
+    CPython's (private) message hook; without it every reset counts as a rejection.
+    """
+    if _HAS_MSG_CALLBACK and getattr(ctx, "_msg_callback", None) is None:
+        ctx._msg_callback = _note_message  # type: ignore[attr-defined]
+
+
+def _note_message(conn: object, direction: str, *_: object) -> None:
+    if direction == "read":
+        _SPOKE.value = True
+
+
+_HAS_MSG_CALLBACK = hasattr(ssl.SSLContext, "_msg_callback")
+
+
+def _server_spoke() -> bool:
+    return bool(getattr(_SPOKE, "value", True)) if _HAS_MSG_CALLBACK else True
+
+
+class _Progress:
+    """How far the current attempt got: decides the phase named in its outcome."""
+
+    def __init__(self) -> None:
+        self.handshake_done = False
+
+    @property
+    def phase(self) -> str:
+        return "after-handshake" if self.handshake_done else "handshake"
+
+
+class _WatchedStream(httpcore.NetworkStream):
+    """httpcore's stream, noting when the TLS handshake completed."""
+
+    def __init__(self, inner: httpcore.NetworkStream, progress: _Progress) -> None:
+        self._inner = inner
+        self._progress = progress
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        stream = self._inner.start_tls(ssl_context, server_hostname, timeout)
+        self._progress.handshake_done = True
+        return _WatchedStream(stream, self._progress)
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
+class _WatchedBackend(httpcore.SyncBackend):
+    """httpcore's own socket backend, with every connection put under the probe's deadline."""
+
+    def __init__(self, deadline: Deadline, progress: _Progress) -> None:
+        self._deadline = deadline
+        self._progress = progress
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: object = None) -> httpcore.NetworkStream:
+        stream = super().connect_tcp(host, port, timeout, local_address, socket_options)  # type: ignore[arg-type]
+        self._deadline.watch(stream.get_extra_info("socket"))
+        return _WatchedStream(stream, self._progress)
+
+
+def _client(ctx: ssl.SSLContext, timeout: httpx.Timeout, deadline: Deadline, progress: _Progress) -> httpx.Client:
+    transport = httpx.HTTPTransport(verify=ctx, http1=True, http2=False, retries=0)
+    if not isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):  # pragma: no cover
+        raise RuntimeError("httpx.HTTPTransport changed: cannot bound probes by a deadline")
+    transport._pool = httpcore.ConnectionPool(ssl_context=ctx, http1=True, http2=False, retries=0,
+                                              network_backend=_WatchedBackend(deadline, progress))
+    return httpx.Client(transport=transport, timeout=timeout, trust_env=False, follow_redirects=False)
+
+
+def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> Outcome:
+    host_header = transport.host_header or transport.server_name or endpoint.host
+    base = Evidence(requested_version=transport.tls_version, server_name=transport.server_name, host_header=host_header)
+    started = time.monotonic()
+    extensions = {"sni_hostname": transport.server_name} if transport.server_name else {}
+    headers = [("Host", host_header), ("User-Agent", "mtlsgate"), *transport.headers]
+    timeout = httpx.Timeout(transport.timeout)
+    streams: list[int] = []
+    last: Outcome | None = None
+    progress = _Progress()
+    _watch_server_bytes(ctx)
+    _SPOKE.value = False
+    deadline = Deadline(transport.deadline)
+    try:
+        with deadline, _client(ctx, timeout, deadline, progress) as client:
+            for n in range(transport.requests):
+                request = client.build_request("GET", endpoint.url(transport.path), headers=headers,
+                                               extensions=extensions)
+                response = client.send(request, stream=True)
+                try:
+                    body = _read_capped(response.iter_bytes())
+                finally:
+                    response.close()
+                stream = response.extensions.get("network_stream")
+                streams.append(id(stream))
+                ssl_obj = stream.get_extra_info("ssl_object") if stream is not None else None
+                evidence = replace(
+                    base,
+                    tls_version=ssl_obj.version() if ssl_obj else None,
+                    cipher=ssl_obj.cipher()[0] if ssl_obj else None,
+                    elapsed_ms=_ms(started),
+                    requests=n + 1,
+                    detail=f"connections used: {len(set(streams))}" if n else "",
+                )
+                last = classify_response(response.status_code, body, evidence)
+                if not isinstance(last, Accepted):
+                    return last
+    except (httpx.TransportError, ssl.SSLError, OSError) as exc:
+        phase = progress.phase
+        evidence = replace(base, elapsed_ms=_ms(started), detail=_detail(exc))
+        if deadline.expired:
+            return Unreachable(f"the target did not finish answering within {transport.deadline:g}s "
+                               f"(probe deadline, {phase}): it answers too slowly", evidence)
+        if isinstance(exc, httpx.TimeoutException):
+            return _timeout_outcome(endpoint, exc, evidence, phase, transport.timeout)
+        return classify_error(exc, evidence, phase, server_spoke=_server_spoke())
+    assert last is not None
+    return last
+
+
+def _read_capped(chunks: Iterator[bytes]) -> bytes:
+    """At most ``MAX_BODY`` bytes (the probe's :class:`Deadline` bounds the time)."""
+    out = bytearray()
+    for chunk in chunks:
+        out += chunk
+        if len(out) >= MAX_BODY:
+            break
+    return bytes(out[:MAX_BODY])
+
+
+def classify_response(status: int, body: bytes, evidence: Evidence) -> Outcome:
+    echoed = parse_echo(body)
+    if echoed is not None:
+        return Accepted(status, echoed, evidence)
+    if status == 421:
+        return Misdirected(421, evidence)
+    if 400 <= status < 500:
+        return RejectedHTTP(status, body_marker(body), evidence)
+    return Accepted(status, None, evidence)
+
+
+def parse_echo(body: bytes) -> tuple[tuple[str, str], ...] | None:
+    """The headers the echo backend saw, if this body is the echo backend's answer."""
+    if not body.startswith(b"{"):
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get(ECHO_MARKER) is not True:
+        return None
+    return tuple((str(k), str(v)) for k, v in data.get("headers", []))
+
+
+def body_marker(body: bytes) -> str:
+    text = body[:2048].decode("utf-8", errors="replace")
+    for marker in KNOWN_MARKERS:
+        if marker.lower() in text.lower():
+            return marker
+    return " ".join(text.split())[:80]
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < 16:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def alert_name(reason: str) -> str | None:
+    """``TLSV13_ALERT_CERTIFICATE_REQUIRED`` -> ``certificate_required``."""
+    if reason == "TLSV1_UNRECOGNIZED_NAME":  # OpenSSL's name for a received alert 112 (an unknown SNI refused)
+        return "unrecognized_name"
+    marker = "ALERT_"
+    if marker not in reason:
+        return None
+    return reason.split(marker, 1)[1].lower()
+
+
+def classify_error(exc: BaseException, evidence: Evidence, phase: str, *, server_spoke: bool = True) -> Outcome:
+    """What a failed attempt means; ``server_spoke``: did any TLS record arrive from the server?"""
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)):
+        phase = "after-handshake"
+    evidence = replace(evidence, detail=evidence.detail or _detail(exc))
+    if phase == "handshake" and not server_spoke and _is_disconnect(exc):
+        return Unreachable("the target closed or reset the connection before answering the TLS handshake",
+                           evidence, transient=True)
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return Unreachable(f"the server certificate did not verify: {cause.verify_message}", evidence)
+        if isinstance(cause, ssl.SSLError):
+            reason = cause.reason or ""
+            alert = alert_name(reason)
+            if alert is not None:
+                return RejectedTLS(alert, phase, evidence)
+            if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+                          "UNEXPECTED_RECORD", "HTTP_REQUEST"):
+                return Unreachable(f"the target does not speak TLS ({reason})", evidence)
+            if reason in ("UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE", "TLSV1_ALERT_PROTOCOL_VERSION"):
+                return RejectedTLS("protocol_version", phase, evidence)
+            if isinstance(cause, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) or "EOF" in str(cause):
+                return RejectedEOF(phase, evidence)
+            return Unreachable(f"TLS error {reason or cause}", evidence)
+        if isinstance(cause, ConnectionRefusedError):
+            return Unreachable("connection refused (nothing listens there)", evidence, transient=True)
+        if isinstance(cause, socket.gaierror):
+            return Unreachable(f"cannot resolve the host name ({cause})", evidence)
+        if isinstance(cause, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            return RejectedEOF(phase, evidence)
+    text = str(exc).lower()
+    if isinstance(exc, httpx.RemoteProtocolError) and ("disconnected" in text or "closed" in text):
+        return RejectedEOF(phase, evidence)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return Unreachable(f"the target does not speak HTTP over TLS ({exc})", evidence)
+    if isinstance(exc, (httpx.ReadError, httpx.ConnectError)) and ("eof" in text or not text):
+        return RejectedEOF(phase, evidence)
+    return Unreachable(f"{type(exc).__name__}: {exc}", evidence)
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    """A reset or a bare EOF (not an alert, not a certificate error, not garbage)."""
+    for cause in _causes(exc):
+        if isinstance(cause, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError,
+                              ssl.SSLZeroReturnError)):
+            return True
+        if isinstance(cause, ssl.SSLError):
+            return False
+    text = str(exc).lower()
+    return isinstance(exc, (httpx.ConnectError, httpx.ReadError)) and ("eof" in text or not text)
+
+
+def _timeout_outcome(endpoint: Endpoint, exc: BaseException, evidence: Evidence, phase: str,
+                     timeout: float) -> Outcome:
+    if isinstance(exc, httpx.ConnectTimeout):
+        if tcp_reachable(endpoint, min(timeout, 2.0)):
+            return Unreachable(f"TCP connects but the TLS handshake did not finish within {timeout:g}s", evidence)
+        return Unreachable(f"TCP connect timed out after {timeout:g}s", evidence, transient=True)
+    return Unreachable(f"no HTTP response within {timeout:g}s ({phase})", evidence)
+
+
+def tcp_reachable(endpoint: Endpoint, timeout: float) -> bool:
+    try:
+        with socket.create_connection((endpoint.host, endpoint.port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _detail(exc: BaseException) -> str:
+    parts = [f"{type(c).__name__}: {c}" for c in _causes(exc)]
+    return " <- ".join(parts)[:400]
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 2)
+
+
+def is_ip_address(name: str) -> bool:
+    """True for an IP literal: TLS clients send no SNI for those (RFC 6066 §3)."""
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+__all__ = ["TLS_VERSIONS", "KNOWN_MARKERS", "MAX_BODY", "ECHO_MARKER", "DEFAULT_RETRIES", "RETRY_BACKOFF", "Endpoint", "Transport", "Prober", "run_probe", "classify_response", "parse_echo", "body_marker", "alert_name", "classify_error", "tcp_reachable", "is_ip_address"]
