@@ -274,3 +274,12 @@ def test_checker_catches_siblings_and_circles(tmp_path: Path) -> None:
     problems = layer_violations(root, "pkg", SYNTHETIC_RANKS)
     assert "import circle: pkg.checks.bypass -> pkg.checks.resume -> pkg.checks.bypass" in problems
     assert any("checks and fuzz are siblings" in p for p in problems)
+
+
+def test_every_package_ships_in_the_wheel() -> None:
+    """pyproject.toml lists packages by name: a new layer package missing there would vanish from the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    present = {module_name(PACKAGE, p, "mtlsgate") for p in PACKAGE.glob("*/__init__.py")} | {"mtlsgate"}
+    assert present <= listed, f"add to [tool.setuptools] packages: {sorted(present - listed)}"
