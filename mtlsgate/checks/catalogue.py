@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from ..pki import CertSpec, Credential, KeyPool, issue, unknown_critical_extension
+from ..pki import CertSpec, Credential, KeyPool, issue, issue_derived, unknown_critical_extension
 
 NEEDS_TEXT = {
     "client_ca": "the client CA's certificate and key (--client-ca-cert/--client-ca-key)",
@@ -88,11 +88,14 @@ def _leaf(case_id: str, **changes: object) -> CertSpec:
 
 
 def _intermediate(m: Materials, cn: str, slot: int, issuer: Credential | None = None, **changes: object) -> Credential:
-    return issue(CertSpec.ca_spec(cn, key_slot=slot, **changes), issuer or m.ca, pool=m.pool)
+    # Name, serial and key derived from the client CA's key (not the pool's per-machine keys):
+    # the CRLs ``mtlsgate crls`` makes for these on one machine hold on every other.
+    return issue_derived(CertSpec.ca_spec(cn, key_slot=slot, **changes), issuer or m.ca, root=m.ca, pool=m.pool)
 
 
 # The intermediates the catalogue mints. A target that checks CRLs for every CA in the
-# chain (nginx, HAProxy: CRL_CHECK_ALL) needs a CRL for each; the lab PKI publishes one,
+# chain (nginx, HAProxy, Apache, stunnel, lighttpd: CRL_CHECK_ALL) needs a CRL for each:
+# the operator loads the bundle ``mtlsgate crls`` writes (the local targets do it too),
 # so that these checks fail or pass for the reason they name, not for a missing CRL.
 def check_intermediate(m: Materials) -> Credential:
     return _intermediate(m, "mtlsgate check intermediate", 21, path_length=0)
