@@ -151,7 +151,7 @@ def _kit(parser: argparse.ArgumentParser) -> Runner:
                                                      key=args.key or "p256", p12_password=password))
         if saved is not None:
             saved()
-        m = result.manifest
+        m = _ship_suite_crls(result.directory, result.manifest)
         print(f"{m.profile} kit for {m.server_name} in {result.directory}: kit.json, UPLOAD.md")
         for role, rel in m.files.items():
             print(f"  {role:14} {rel}")
@@ -160,6 +160,71 @@ def _kit(parser: argparse.ArgumentParser) -> Runner:
             for line in result.warnings:
                 print(f"  - {line}", file=sys.stderr)
             print("  `mtlsgate lint` explains each; the modern profile (the default) avoids them.", file=sys.stderr)
+        return 0
+
+    return run
+
+
+def _ship_suite_crls(directory: object, manifest: object) -> object:
+    """Add the ``mtlsgate crls`` bundle to a new kit (kit/ may not know what the suite mints).
+
+    Written only when the kit's client CA may issue intermediates (not under pathLen 0).
+    """
+    from pathlib import Path
+
+    from .kit import Manifest, load_kit, upload_guide, write_manifest
+    from .pki import KeyPool
+    from .targets import suite_crls
+
+    assert isinstance(directory, Path) and isinstance(manifest, Manifest)
+    kit = load_kit(directory)
+    bundle = suite_crls(kit.client_ca, KeyPool())
+    if not bundle.crls:
+        return manifest
+    rel = "client/suite-crls.pem"
+    bundle.write(directory / rel)
+    updated = Manifest(profile=manifest.profile, server_name=manifest.server_name,
+                       files={**manifest.files, "suite_crls": rel}, dated=manifest.dated)
+    write_manifest(directory, updated)
+    (directory / "UPLOAD.md").write_text(upload_guide(updated))
+    return updated
+
+
+def _crls(parser: argparse.ArgumentParser) -> Runner:
+    parser.add_argument("--client-ca-cert", required=True, metavar="FILE", help="the client CA's certificate (PEM)")
+    parser.add_argument("--client-ca-key", required=True, metavar="FILE", help="its private key (PEM)")
+    parser.add_argument("--out", required=True, metavar="FILE", help="where to write the PEM bundle of CRLs")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from cryptography import x509
+
+        from .pki import KeyPool, load_ca_credential
+        from .targets import SUITE_CRL_DAYS, suite_crls
+
+        ca = load_ca_credential(Path(args.client_ca_cert), Path(args.client_ca_key))
+        try:
+            is_ca = ca.cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if not is_ca:
+            raise UsageError(f"--client-ca-cert {args.client_ca_cert}: not a CA certificate (no basicConstraints CA:TRUE)")
+        bundle = suite_crls(ca, KeyPool())
+        if not bundle.crls:
+            raise UsageError(f"--client-ca-cert {args.client_ca_cert}: the CA has pathLen 0, so the suite mints no CA "
+                             "under it and needs no CRL bundle")
+        out = Path(args.out)
+        if out.is_dir():
+            raise UsageError(f"--out {args.out}: is a directory; give a file name")
+        try:
+            bundle.write(out)
+        except OSError as exc:
+            raise UsageError(f"--out {args.out}: {exc.strerror or exc}") from None
+        print(f"wrote {len(bundle.crls)} empty CRLs (one per CA the suite mints under "
+              f"{ca.cert.subject.rfc4514_string()}) to {out}")
+        print(f"valid for {SUITE_CRL_DAYS} days, until {bundle.next_update:%Y-%m-%d %H:%M} UTC; append the file to "
+              "the CRL file your LB loads (see docs/targets.md)")
         return 0
 
     return run
@@ -219,6 +284,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] = {
     "serve": ("run the embedded reference target in the foreground, with its PKI written to --dir", _serve),
     "probe": ("one attempt against a URL with an optional client certificate; prints what happened", _probe),
     "kit": ("make the seed guide's certificates (--profile seed) or today's (modern), with kit.json and UPLOAD.md", _kit),
+    "crls": ("write empty CRLs for every CA the suite mints under your client CA, to append to the LB's CRL file",
+             _crls),
     "lint": ("find what is wrong with certificates, keys, chains, PKCS#12 and CRLs before you upload them", _lint),
     "diff": ("compare two runs' mtlsgate.json: regressions (pass -> fail) and fixes by check id; exit 1 on a "
              "regression", _diff),

@@ -27,7 +27,7 @@ from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
 from .fuzz import FUZZ_PROFILES as PROFILES
 from .fuzz import MAX_EXAMPLES, FuzzOptions
 from .gate import CheckRecord, Gate, describe_check
-from .judge import FAIL, PASS, SKIP, UNSUPPORTED, WARN, load_profile
+from .judge import FAIL, INCONCLUSIVE, PASS, SKIP, UNSUPPORTED, WARN, load_profile
 from .kit import load_kit
 from .pki import KeyPool
 from .report import LiveStatus, RunInfo, compare, counts, load_report, write_reports
@@ -306,6 +306,8 @@ class CheckRunner:
             pytest.skip(f"{where}: {record.reason}")
         if record.verdict == UNSUPPORTED:
             pytest.skip(f"{where}: {record.reason}")
+        if record.verdict == INCONCLUSIVE:  # ran, but proves nothing: never a pass, never a failure of the run
+            pytest.skip(f"{where}: inconclusive: {record.reason}")
         if record.verdict == WARN:
             warnings.warn(PolicyWarning(f"{where}: {record.reason}"), stacklevel=2)
         if record.verdict == FAIL:

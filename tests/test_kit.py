@@ -27,7 +27,8 @@ SEED_FILES = {
     "server": {"ca_cert.conf", "server_cert.conf", "ca.key", "server.key", "ca.csr", "server.csr", "ca.crt",
                "server.crt", "ca.srl"},
     "client": {"ca_cert.conf", "client_cert.conf", "ca.key", "client.key", "ca.csr", "client.csr", "ca.crt",
-               "client.crt", "ca.srl", "client.p12"},
+               "client.crt", "ca.srl", "client.p12",
+               "suite-crls.pem"},  # mtlsgate crls for the seed CA (no pathLen: the suite mints intermediates)
 }
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command line is not installed")
@@ -56,6 +57,27 @@ def crt(path: Path) -> x509.Certificate:
 
 
 # --------------------------------------------------------------------------- seed
+
+
+@needs_openssl
+def test_a_kit_ships_the_suite_crl_bundle_when_its_ca_may_issue_intermediates(kits: dict[str, Path]) -> None:
+    import json
+
+    from mtlsgate.kit import load_kit
+    from mtlsgate.pki import KeyPool
+    from mtlsgate.targets import suite_cas
+
+    seed = json.loads((kits["seed"] / "kit.json").read_text())
+    assert seed["files"]["suite_crls"] == "client/suite-crls.pem"
+    assert "client/suite-crls.pem" in (kits["seed"] / "UPLOAD.md").read_text()
+    kit = load_kit(kits["seed"])
+    marker = b"-----BEGIN X509 CRL-----"
+    crls = [x509.load_pem_x509_crl(marker + b) for b in (kits["seed"] / "client/suite-crls.pem").read_bytes().split(marker)[1:]]
+    cas = suite_cas(kit.client_ca, KeyPool(persistent=False))
+    assert [c.issuer for c in crls] == [c.cert.subject for c in cas]
+    assert all(crl.is_signature_valid(ca.cert.public_key()) for crl, ca in zip(crls, cas, strict=True))
+    # The modern kit's client CA has pathLen 0: the suite mints no CA under it, nothing to ship.
+    assert "suite_crls" not in json.loads((kits["modern"] / "kit.json").read_text())["files"]
 
 
 @needs_openssl

@@ -37,8 +37,9 @@ TLS_VERSIONS = ("1.2", "1.3")
 IMPLEMENTED = frozenset({case.id for case in catalogue.CASES} | {MODE_CHECK, FUZZ_CHECK} | set(registry.PROBE_CHECKS))
 #: Ids of checks a later issue adds (issue 4); a variant may name them before they exist.
 LATER_ISSUE = re.compile(r"^(trust\.ca-names|headers\.[a-z-]+|bypass\.[a-z-]+)$")
-#: The one skip a local target may produce: a certificate the client library would not send.
-NOT_SENT = "not tested: the target answered certificate_required"
+#: The one inconclusive a correct local target may produce: a certificate the client library
+#: would not send (observed "not sent", read from the client's Certificate message).
+NOT_SENT = "not sent"
 
 
 class NotYetCheckable(UserWarning):
@@ -59,11 +60,11 @@ def require_lb(lb: str) -> None:
 
 
 def assert_no_false_pass(report: dict) -> None:
-    """A check whose certificate never reached the target cannot pass (RFC 8446 certificate_required)."""
+    """A check whose certificate never reached the target is never judged: inconclusive, never pass or fail."""
     for check in report["checks"]:
-        outcome = check.get("outcome") or {}
-        if check["certificate"] is not None and outcome.get("alert") == "certificate_required":
-            assert check["verdict"] == "skip" and check["reason"].startswith(NOT_SENT), check
+        evidence = (check.get("outcome") or {}).get("evidence") or {}
+        if check["certificate"] is not None and evidence.get("certificate_sent") is False:
+            assert check["verdict"] == "inconclusive" and check["observed"] == NOT_SENT, check
 
 
 def _mutants() -> list:
@@ -95,8 +96,9 @@ def test_correct_configuration_passes_over_tls12_and_tls13(run_suite, lb):
         assert negotiated in (None, f"TLSv{check['tls_version']}"), check  # None: rejected before a version was known
     unsupported = {i for (i, _), v in verdicts.items() if v == "unsupported"}
     assert unsupported == set(load_profile(lb).unsupported)  # what the profile says, and nothing else
-    skipped = [c for c in report["checks"] if c["verdict"] == "skip"]
-    assert all(c["reason"].startswith(NOT_SENT) for c in skipped), skipped
+    assert not [c for c in report["checks"] if c["verdict"] == "skip"]
+    inconclusive = [c for c in report["checks"] if c["verdict"] == "inconclusive"]
+    assert all(c["observed"] == NOT_SENT for c in inconclusive), inconclusive  # never a refused sibling here
     assert verdicts[(MODE_CHECK, "1.2")] == verdicts[(MODE_CHECK, "1.3")] == "pass"
     assert_no_false_pass(report)
 

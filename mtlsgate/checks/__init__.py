@@ -17,10 +17,12 @@ from .catalogue import (
     BY_ID,
     CASES,
     NEEDS_TEXT,
+    SIBLING_CREDENTIALS,
     Case,
     Materials,
     allows_intermediates,
     below_pathlen_intermediate,
+    build_sibling,
     check_intermediate,
     deep_intermediates,
     expired_intermediate,
@@ -28,7 +30,9 @@ from .catalogue import (
     pathlen_zero_intermediate,
     published_intermediates,
     rsa_intermediate,
+    sibling_presents,
     unknown_intermediate,
+    valid_sibling,
 )
 from .finding import EXTRA_NEEDS, NO_CERT_ADMITTED, Attempt, CheckContext, Finding, ProbeCheck, alt_name, combine
 from .headercheck import (
@@ -66,6 +70,10 @@ __all__ = [
     "rsa_intermediate",
     "unknown_intermediate",
     "published_intermediates",
+    "SIBLING_CREDENTIALS",
+    "build_sibling",
+    "sibling_presents",
+    "valid_sibling",
     "CASES",
     "BY_ID",
     "get",

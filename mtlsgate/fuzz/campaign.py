@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 
 from ..judge import Observation, observe
 from ..pki import Credential, KeyPool, key_description
-from ..wire import Outcome, RejectedTLS, describe
+from ..wire import Outcome, describe
 from .oracle import MUST_ACCEPT, MUST_REJECT, Oracle, OracleVerdict
 from .strategies import MAX_DEPTH, ChainSpec, build_chain, chains, differences, shrink_moves
 
@@ -208,11 +208,14 @@ class Campaign:
     def judge(self, chain: ChainSpec, cred: Credential, outcome: Outcome | Example) -> Example:
         if isinstance(outcome, Example):
             return outcome
-        if isinstance(outcome, RejectedTLS) and outcome.alert == "certificate_required":
-            # RFC 8446 6.2: the target received no certificate. Our client withheld it (e.g. an
-            # MD5-signed leaf offered to a Go server under TLS 1.3): nothing was tested.
+        if outcome.evidence.certificate_sent is False:
+            # The probe saw our client send an empty Certificate message: it withheld this chain
+            # (e.g. an MD5-signed leaf the server's signature_algorithms_cert excludes), and the
+            # target judged a client without one, accepted or not: nothing was tested.
+            algs = outcome.evidence.certificate_request_sigalgs
+            allowed = f"; the server allows {', '.join(algs)}" if algs else ""
             return Example(chain, cred, None, outcome, None, "unpresentable",
-                           "our client withheld it (the target answered certificate_required)")
+                           f"our client withheld it (sent no certificate){allowed}")
         verdict = self.oracle.judge(cred.cert, cred.chain)
         seen = observe(outcome, self.baseline)
         return Example(chain, cred, verdict, outcome, seen, classify(verdict, seen))

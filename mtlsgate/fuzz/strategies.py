@@ -10,8 +10,10 @@ field by field.
 Intermediates take their subject name and key from their level and key type
 (:func:`fuzz_ca_name`), never from the draw: a target that checks a CRL for every CA in
 the chain (nginx, HAProxy, Apache, the reference) can then be given one CRL per such CA
-in advance (:func:`published_fuzz_cas`). Keys come from the key pool, so an example costs
-signatures, not key generations.
+in advance (:func:`published_fuzz_cas`). Their keys and serials are derived from the client
+CA's key (:func:`~mtlsgate.pki.issue_derived`), so those CRLs (``mtlsgate crls``) hold on
+every machine; leaf keys come from the key pool. An example costs signatures, not key
+generations.
 """
 
 from __future__ import annotations
@@ -23,7 +25,16 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from ..pki import CertSpec, Credential, Extension, KeyPool, NameConstraintsSpec, issue, unknown_critical_extension
+from ..pki import (
+    CertSpec,
+    Credential,
+    Extension,
+    KeyPool,
+    NameConstraintsSpec,
+    issue,
+    issue_derived,
+    unknown_critical_extension,
+)
 
 MAX_DEPTH = 4
 LEAF_SLOT = 50
@@ -79,7 +90,7 @@ def build_chain(chain: ChainSpec, root: Credential, pool: KeyPool) -> Credential
     """Issue ``chain`` below ``root``; the credential's chain is what the client sends."""
     issuer = root
     for ca in chain.normalised().intermediates:
-        issuer = issue(ca, issuer, pool=pool)
+        issuer = issue_derived(ca, issuer, root=root, pool=pool)
     return issue(chain.normalised().leaf, issuer, pool=pool)
 
 
@@ -89,7 +100,8 @@ def published_fuzz_cas(pool: KeyPool, root: Credential) -> list[Credential]:
     A CRL is found by its issuer's name and verified with its key, so a CRL signed with
     these stand-ins is valid for every generated intermediate of that level and key type.
     """
-    return [issue(valid_ca(level, key), root, pool=pool) for level in range(1, MAX_DEPTH + 1) for key in CA_KEYS]
+    return [issue_derived(valid_ca(level, key), root, root=root, pool=pool)
+            for level in range(1, MAX_DEPTH + 1) for key in CA_KEYS]
 
 
 # -- the dimensions ---------------------------------------------------------------------

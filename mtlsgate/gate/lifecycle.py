@@ -57,6 +57,8 @@ class TargetState:
     # Report forms that do not change during a run, made once (the benchmark's hot path):
     summaries: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by check id
     baseline_dicts: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by TLS version
+    #: What each valid sibling got, by (TLS version, sibling id): probed once per target and version.
+    siblings: dict[tuple[str, str], Outcome] = field(default_factory=dict)
 
 
 class Targets:

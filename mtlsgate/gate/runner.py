@@ -13,11 +13,23 @@ from typing import Any
 
 from ..checks import PROBE_CHECKS, CheckContext, ProbeCheck, catalogue
 from ..fuzz import FUZZ_CHECK, MAX_DEPTH, POLICY_VERSION, Campaign, FuzzOptions, Oracle, differences, write_reproducer
-from ..judge import FAIL, PASS, SKIP, UNSUPPORTED, WARN, Profile, Verdict, judge
-from ..pki import Credential, KeyPool
+from ..judge import (
+    FAIL,
+    PASS,
+    SKIP,
+    UNSUPPORTED,
+    WARN,
+    Profile,
+    Verdict,
+    against_sibling,
+    intermediate_refused,
+    judge,
+    not_sent,
+)
+from ..pki import Credential, KeyPool, signature_hash_name
 from ..report import excerpt, log_size
 from ..targets import ReferencePolicy, TargetOptions
-from ..wire import DEFAULT_RETRIES, TLS_VERSIONS, Outcome, RejectedTLS, Transport, Unreachable, describe, to_dict
+from ..wire import DEFAULT_RETRIES, TLS_VERSIONS, Outcome, Transport, Unreachable, describe, to_dict
 from .lifecycle import Targets, TargetState
 from .records import MODE_CHECK, CheckRecord, certificate_summary, describe_check
 
@@ -121,11 +133,17 @@ class Gate:
                 return CheckRecord(verdict=SKIP, observed="not run", reason=f"run stopped: {dead}",
                                    outcome=to_dict(outcome), duration_ms=_ms(started), **base)
         verdict = judge(check_id, case.expect, outcome, baseline, state.profile)
-        if cred is not None and _certificate_not_sent(outcome):
-            verdict = Verdict(SKIP, verdict.expected, "not run", (
-                f"not tested: the target answered certificate_required, so the client never sent this certificate "
-                f"(OpenSSL does not send a chain whose signature the target's TLS {tls_version} CertificateRequest "
-                "does not allow)"))
+        if cred is not None and outcome.evidence.certificate_sent is False:
+            # Never judged as if it had been sent: the target saw a client without a certificate.
+            verdict = not_sent(verdict, tls_version, _weakest_hash(cred), outcome.evidence.certificate_request_sigalgs,
+                               case.presents)
+        elif case.expect == "reject" and verdict.observed == "rejected":
+            sibling = catalogue.valid_sibling(case, state.materials)
+            if sibling is not None:
+                verdict = against_sibling(verdict, sibling, self._sibling_outcome(state, tls_version, sibling), baseline)
+        elif check_id == "accept.valid-intermediate" and verdict.status == FAIL and state.materials.has("identity"):
+            verdict = intermediate_refused(verdict, self._sibling_outcome(state, tls_version, "accept.valid-direct"),
+                                           baseline)
         if case.requests > 1 and verdict.status == PASS and "connections used: 1" not in outcome.evidence.detail:
             verdict = Verdict(FAIL, verdict.expected, verdict.observed,
                               f"the target did not keep the connection open ({outcome.evidence.detail})")
@@ -138,6 +156,20 @@ class Gate:
         return CheckRecord(verdict=verdict.status, observed=verdict.observed, reason=verdict.reason,
                            outcome=to_dict(outcome), baseline=state.baseline_dicts[tls_version],
                            certificate=state.summaries[check_id], duration_ms=duration, log_excerpt=log, **base)
+
+    def _sibling_outcome(self, state: TargetState, tls_version: str, sibling: str) -> Outcome:
+        """What the valid sibling gets on this target and TLS version (probed once, then cached)."""
+        key = (tls_version, sibling)
+        if key not in state.siblings:
+            if sibling in catalogue.BY_ID:
+                cred = self.credential(state, sibling)
+            else:
+                cred_key = f"sibling:{sibling}"
+                if cred_key not in state.credentials:
+                    state.credentials[cred_key] = catalogue.build_sibling(sibling, state.materials)
+                cred = state.credentials[cred_key]
+            state.siblings[key] = state.prober.probe(state.target.endpoint, cred, self.transport(state, tls_version))
+        return state.siblings[key]
 
     def _not_run(self, spec: str, tls_version: str, check_id: str, reason: str) -> CheckRecord:
         group, expect = describe_check(check_id)
@@ -277,13 +309,10 @@ class Gate:
                            outcome=outcome, repro=repro, baseline=to_dict(baseline) if baseline else None, **base)
 
 
-def _certificate_not_sent(outcome: Outcome) -> bool:
-    """RFC 8446 §6.2: certificate_required means the server received no certificate at all.
-
-    Then a check that presented one did not test what it names (an MD5-signed leaf offered
-    to a Go server under TLS 1.3 is silently withheld by the client): a pass would be false.
-    """
-    return isinstance(outcome, RejectedTLS) and outcome.alert == "certificate_required"
+def _weakest_hash(cred: Credential) -> str | None:
+    """The legacy signature hash in the chain sent (md5 before sha1), else the leaf's: what a server may refuse."""
+    names = [signature_hash_name(c) for c in (cred.cert, *cred.chain)]
+    return next((h for h in ("md5", "sha1") if h in names), names[0])
 
 
 def _attempts(check_id: str) -> int:

@@ -9,7 +9,22 @@ May import: :mod:`mtlsgate.wire`, :mod:`mtlsgate.pki`, :mod:`mtlsgate.errors`.
 
 from __future__ import annotations
 
-from .expect import FAIL, PASS, SKIP, UNSUPPORTED, WARN, Observation, Verdict, judge, observe
+from .expect import (
+    FAIL,
+    INCONCLUSIVE,
+    INTERMEDIATE_CAUSES,
+    PASS,
+    SKIP,
+    UNSUPPORTED,
+    WARN,
+    Observation,
+    Verdict,
+    against_sibling,
+    intermediate_refused,
+    judge,
+    not_sent,
+    observe,
+)
 from .profiles import (
     CA_NAMES_VALUES,
     IDENTITY_KINDS,
@@ -39,6 +54,11 @@ __all__ = [
     "WARN",
     "SKIP",
     "UNSUPPORTED",
+    "INCONCLUSIVE",
+    "not_sent",
+    "against_sibling",
+    "INTERMEDIATE_CAUSES",
+    "intermediate_refused",
     "Observation",
     "observe",
     "Verdict",

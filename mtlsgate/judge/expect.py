@@ -15,6 +15,10 @@ from ..wire import Accepted, Misdirected, Outcome, RejectedEOF, RejectedHTTP, Re
 from .profiles import Profile
 
 PASS, FAIL, WARN, SKIP, UNSUPPORTED = "pass", "fail", "warn", "skip", "unsupported"
+#: The check ran but its answer says nothing about what it names: the certificate was never
+#: sent, or the valid sibling (the same client without the fault) was refused too. Never a
+#: pass, never a failure of the run.
+INCONCLUSIVE = "inconclusive"
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ def observe(outcome: Outcome, baseline: Outcome | None) -> Observation:
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # pass | fail | warn | skip | unsupported
+    status: str  # pass | fail | warn | inconclusive | skip | unsupported
     expected: str  # accept | reject
     observed: str  # accepted | rejected | inconclusive | not run
     reason: str
@@ -88,4 +92,57 @@ def _judge(check_id: str, expected: str, seen: Observation, profile: Profile) ->
     return Verdict(FAIL, expected, seen.result, f"should be rejected but was accepted: {seen.why}")
 
 
-__all__ = ["PASS", "FAIL", "WARN", "SKIP", "UNSUPPORTED", "Observation", "observe", "Verdict", "judge"]
+def not_sent(verdict: Verdict, tls_version: str, signature_hash: str | None, sigalgs: tuple[str, ...] | None,
+             presents: str) -> Verdict:
+    """The client never sent the check's certificate: the target judged a client without one.
+
+    OpenSSL withholds a certificate whose signature the server's CertificateRequest does
+    not allow (TLS 1.3 signature_algorithms_cert, TLS 1.2 supported_signature_algorithms).
+    """
+    why = f"TLS {tls_version}: the client did not send this certificate ({presents})"
+    if signature_hash and sigalgs is not None and not any(signature_hash in a.replace("_", "") for a in sigalgs):
+        field = "signature_algorithms_cert" if tls_version == "1.3" else "supported_signature_algorithms"
+        why = (f"TLS {tls_version}: the server's {field} excludes {signature_hash.upper()}; "
+               f"the client could not present this certificate ({presents})")
+    return Verdict(INCONCLUSIVE, verdict.expected, "not sent",
+                   f"{why}, so the target judged a client without one ({verdict.observed}); this says nothing "
+                   "about the property under test")
+
+
+def against_sibling(verdict: Verdict, sibling: str, sibling_outcome: Outcome, baseline: Outcome | None) -> Verdict:
+    """A rejection only counts if the sibling (the same client without the fault) gets in.
+
+    Otherwise the target refuses both for some other reason (a missing CRL for an
+    intermediate, a verify depth, a key type it does not take) and the rejection proves
+    nothing about the fault: ``inconclusive``, naming the sibling and its outcome.
+    """
+    if verdict.expected != "reject" or verdict.observed != "rejected":
+        return verdict
+    seen = observe(sibling_outcome, baseline)
+    if seen.result == "accepted":
+        return verdict
+    what = "was refused too" if seen.result == "rejected" else "could not be judged"
+    return Verdict(INCONCLUSIVE, verdict.expected, verdict.observed,
+                   f"{verdict.reason}; but its valid sibling {sibling} {what} ({seen.why}), so the rejection "
+                   "proves nothing about the fault under test")
+
+
+#: Why a valid chain through an intermediate is refused while a leaf directly under the CA gets in.
+INTERMEDIATE_CAUSES = (
+    "either the target checks a CRL for every CA in the chain (CRL_CHECK_ALL: nginx ssl_crl, HAProxy crl-file, "
+    "Apache SSLCARevocationCheck chain, stunnel CRLfile, lighttpd) and has none for the suite's intermediates "
+    "- fix: append the bundle `mtlsgate crls --client-ca-cert CA.crt --client-ca-key CA.key --out suite-crls.pem` "
+    "writes to the LB's CRL file (docs/targets.md) - or its verify depth is too small for a leaf, an intermediate "
+    "and the root (e.g. nginx ssl_verify_depth 0/1): raise it; both look the same from outside (unknown_ca)"
+)
+
+
+def intermediate_refused(verdict: Verdict, direct: Outcome, baseline: Outcome | None) -> Verdict:
+    """accept.valid-intermediate refused while accept.valid-direct gets in: still a FAIL, with both causes named."""
+    if verdict.status != FAIL or verdict.observed != "rejected" or observe(direct, baseline).result != "accepted":
+        return verdict
+    return Verdict(FAIL, verdict.expected, verdict.observed,
+                   f"{verdict.reason}, while a leaf directly under the client CA is accepted: {INTERMEDIATE_CAUSES}")
+
+
+__all__ = ["PASS", "INTERMEDIATE_CAUSES", "intermediate_refused", "FAIL", "WARN", "SKIP", "UNSUPPORTED", "INCONCLUSIVE", "not_sent", "against_sibling", "Observation", "observe", "Verdict", "judge"]

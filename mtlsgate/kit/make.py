@@ -262,6 +262,9 @@ def upload_guide(manifest: Manifest) -> str:
     ]
     if "crl" in f:
         rows.append(("Certificate revocation list (where the LB takes one)", f["crl"], "upload (PEM)"))
+    if "suite_crls" in f:
+        rows.append(("Certificate revocation list: append to the CRL file, to test (the suite's own intermediates, "
+                     "`mtlsgate crls`)", f["suite_crls"], "upload (PEM); only where the suite runs"))
     secret = [f["server_ca_key"], f["client_ca_key"], f["client_key"]]
     if "revoked_key" in f:
         secret.append(f["revoked_key"])

@@ -28,6 +28,7 @@ ROLES = {
     "client_cert": True, "client_key": True, "client_p12": False,
     "revoked_cert": False, "revoked_key": False,
     "crl": False,
+    "suite_crls": False,  # empty CRLs for the CAs the suite mints under the client CA (``mtlsgate crls``)
 }
 
 

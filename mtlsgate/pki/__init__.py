@@ -23,6 +23,7 @@ from .certs import (
     NameConstraintsSpec,
     build_name,
     issue,
+    issue_derived,
     key_description,
     make_crl,
     pem,
@@ -30,7 +31,19 @@ from .certs import (
     unknown_critical_extension,
 )
 from .decrepit import LEGACY_HASHES, openssl_resign
-from .keys import KEY_TYPES, KeyPool, PrivateKey, default_cache_dir, generate_key, key_pem, write_private
+from .keys import (
+    KEY_TYPES,
+    KeyPool,
+    PrivateKey,
+    default_cache_dir,
+    derivation_seed,
+    derive_key,
+    derive_serial,
+    generate_key,
+    key_from_seed,
+    key_pem,
+    write_private,
+)
 from .loading import load_ca_credential, load_certificates, load_credential, load_private_key, read_file
 
 __all__ = [
@@ -41,6 +54,10 @@ __all__ = [
     "write_private",
     "KeyPool",
     "key_pem",
+    "derivation_seed",
+    "derive_serial",
+    "derive_key",
+    "key_from_seed",
     "LEGACY_HASHES",
     "openssl_resign",
     "CertSpec",
@@ -49,6 +66,7 @@ __all__ = [
     "Extension",
     "NameConstraintsSpec",
     "issue",
+    "issue_derived",
     "make_crl",
     "pem",
     "unknown_critical_extension",

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .decrepit import LEGACY_HASHES, openssl_resign
-from .keys import KeyPool, PrivateKey, key_pem, write_private
+from .keys import KeyPool, PrivateKey, derive_serial, key_pem, write_private
 
 HASHES = {
     "sha224": hashes.SHA224,
@@ -309,6 +309,18 @@ def issue(spec: CertSpec, issuer: Credential | None = None, *, pool: KeyPool,
     return Credential(spec=spec, key=key, cert=cert, chain=chain, root=root)
 
 
+def issue_derived(spec: CertSpec, issuer: Credential | None = None, *, root: Credential, pool: KeyPool) -> Credential:
+    """Like :func:`issue`, but the key and serial are derived from ``root``'s key and the subject.
+
+    For the CAs the suite mints under a client CA: the same name, serial and key on every
+    machine and run, so CRLs made for them once (``mtlsgate crls``) hold everywhere. Only
+    name and key matter to a CRL; the serial is fixed too so the certificates read the same.
+    """
+    label = f"{spec.key}|{spec.name().rfc4514_string()}"
+    key = pool.derived(root.key, label, spec.key)
+    return issue(spec.replace(serial=derive_serial(root.key, label)), issuer, pool=pool, key=key)
+
+
 def make_crl(issuer: Credential, revoked_serials: Sequence[int] = (), *, last_update: dt.timedelta = dt.timedelta(hours=-1),
              next_update: dt.timedelta = dt.timedelta(days=7), number: int = 1) -> x509.CertificateRevocationList:
     """A CRL signed by ``issuer``; dates relative to now (a past ``next_update`` makes it stale)."""
@@ -361,4 +373,4 @@ def key_description(key: PrivateKey | object) -> str:
     return type(pub).__name__
 
 
-__all__ = ["CertSpec", "Credential", "CredentialFiles", "Extension", "NameConstraintsSpec", "issue", "make_crl", "pem", "unknown_critical_extension", "signature_hash_name", "key_description", "build_name", "HASHES", "NAME_ATTRIBUTES", "EKUS", "KEY_USAGES", "UNKNOWN_EXTENSION_OID"]
+__all__ = ["CertSpec", "Credential", "CredentialFiles", "Extension", "NameConstraintsSpec", "issue", "issue_derived", "make_crl", "pem", "unknown_critical_extension", "signature_hash_name", "key_description", "build_name", "HASHES", "NAME_ATTRIBUTES", "EKUS", "KEY_USAGES", "UNKNOWN_EXTENSION_OID"]

@@ -9,13 +9,16 @@ keys only, written 0600 in a 0700 directory.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import tempfile
 import threading
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
@@ -81,6 +84,36 @@ class KeyPool:
                 self._keys[wanted] = key
             return key
 
+    def derived(self, root_key: PrivateKey, label: str, key_type: str) -> PrivateKey:
+        """The key :func:`derive_key` makes from ``root_key`` and ``label``, memoised.
+
+        RSA derivation searches primes in Python (about a second for RSA-2048), so a derived
+        RSA key is also cached on disk, under a name that is a hash of the derivation seed.
+        """
+        seed = derivation_seed(root_key, label, key_type)
+        wanted = (f"derived-{key_type}", int.from_bytes(seed[:8], "big"))
+        with self._lock:
+            key = self._keys.get(wanted)
+            if key is not None:
+                return key
+            path = self.cache_dir / f"derived-{key_type}-{hashlib.sha256(seed).hexdigest()[:32]}.pem"
+            if self.persistent and key_type.startswith("rsa") and path.is_file():
+                try:
+                    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+                    if isinstance(loaded, rsa.RSAPrivateKey) and loaded.key_size == int(key_type[3:]):
+                        key = loaded
+                except (ValueError, TypeError):
+                    key = None
+            if key is None:
+                key = key_from_seed(seed, key_type)
+                if self.persistent and key_type.startswith("rsa"):
+                    try:
+                        write_private(path, key_pem(key))
+                    except OSError:
+                        self.persistent = False
+            self._keys[wanted] = key
+            return key
+
     def fresh(self, key_type: str) -> PrivateKey:
         """A key no other caller will ever get (for keys that must stay unique)."""
         return generate_key(key_type)
@@ -103,6 +136,114 @@ class KeyPool:
         return key
 
 
+def _root_bytes(root_key: PrivateKey) -> bytes:
+    return root_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())
+
+
+def derivation_seed(root_key: PrivateKey, label: str, key_type: str) -> bytes:
+    """HKDF-SHA256 over the root's private key (PKCS#8 DER), salted by purpose, with the label as info.
+
+    Whoever holds the client CA's key derives the same seed on any machine; nobody else can.
+    """
+    info = f"mtlsgate derived key v1|{key_type}|{label}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"mtlsgate-derive", info=info).derive(_root_bytes(root_key))
+
+
+def derive_serial(root_key: PrivateKey, label: str) -> int:
+    """A positive serial below 2**126, the same for the same root key and label."""
+    seed = HKDF(algorithm=hashes.SHA256(), length=16, salt=b"mtlsgate-serial",
+                info=f"mtlsgate derived serial v1|{label}".encode()).derive(_root_bytes(root_key))
+    return (int.from_bytes(seed, "big") >> 2) + 1
+
+
+def derive_key(root_key: PrivateKey, label: str, key_type: str) -> PrivateKey:
+    """A key of ``key_type`` that depends only on ``root_key`` and ``label`` (no pool, no cache)."""
+    return key_from_seed(derivation_seed(root_key, label, key_type), key_type)
+
+
+def key_from_seed(seed: bytes, key_type: str) -> PrivateKey:
+    """A deterministic key of ``key_type`` from a 32-byte seed.
+
+    EC: the private scalar from a SHAKE-256 stream of the seed, below 2**(bits-1);
+    Ed25519: the first 32 bytes of that stream; RSA: primes searched in that stream.
+    """
+    stream = _Stream(seed)
+    if key_type in _CURVES:
+        curve = _CURVES[key_type]()
+        # Below 2**(bits-1), and every NIST curve's order is above that: always in [1, n-1].
+        scalar = int.from_bytes(stream.read(curve.key_size // 8 + 1), "big") % (1 << (curve.key_size - 1)) or 1
+        return ec.derive_private_key(scalar, curve)
+    if key_type == "ed25519":
+        return ed25519.Ed25519PrivateKey.from_private_bytes(stream.read(32))
+    if key_type.startswith("rsa") and key_type in KEY_TYPES:
+        return _seeded_rsa(int(key_type[3:]), stream)
+    raise ValueError(f"unknown key type {key_type!r}; expected one of {', '.join(KEY_TYPES)}")
+
+
+_SMALL_PRIMES = [p for p in range(3, 2000) if all(p % q for q in range(2, int(p ** 0.5) + 1))]
+_PRIMORIAL = math.prod(_SMALL_PRIMES)
+
+
+class _Stream:
+    """An endless deterministic byte stream: SHAKE-256 of the seed and a block counter."""
+
+    def __init__(self, seed: bytes) -> None:
+        self._seed = seed
+        self._counter = 0
+
+    def read(self, n: int) -> bytes:
+        self._counter += 1
+        return hashlib.shake_256(self._seed + self._counter.to_bytes(8, "big")).digest(n)
+
+
+def _probable_prime(n: int, stream: _Stream, rounds: int) -> bool:
+    d, s = n - 1, 0
+    while d % 2 == 0:
+        d //= 2
+        s += 1
+    for _ in range(rounds):
+        a = 2 + int.from_bytes(stream.read(n.bit_length() // 8 + 8), "big") % (n - 3)
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(s - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def _seeded_prime(bits: int, stream: _Stream, e: int) -> int:
+    for _ in range(1000):  # a fresh start every few thousand candidates; one start almost always suffices
+        candidate = int.from_bytes(stream.read(bits // 8), "big") | (3 << (bits - 2)) | 1
+        for _ in range(5000):
+            if math.gcd(candidate, _PRIMORIAL) == 1 and math.gcd(candidate - 1, e) == 1 \
+                    and _probable_prime(candidate, stream, 1) and _probable_prime(candidate, stream, 40):
+                return candidate
+            candidate += 2
+    raise RuntimeError("no prime found")  # pragma: no cover - probability below 2**-1000
+
+
+def _seeded_rsa(bits: int, stream: _Stream) -> rsa.RSAPrivateKey:
+    e = 65537
+    while True:
+        p = _seeded_prime(bits // 2, stream, e)
+        q = _seeded_prime(bits // 2, stream, e)
+        if p == q:
+            continue
+        if p < q:
+            p, q = q, p
+        n = p * q
+        if n.bit_length() != bits:
+            continue
+        d = pow(e, -1, math.lcm(p - 1, q - 1))
+        public = rsa.RSAPublicNumbers(e, n)
+        return rsa.RSAPrivateNumbers(p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), public).private_key()
+
+
 def key_pem(key: PrivateKey) -> bytes:
     """Unencrypted PKCS#8 PEM: the form every LB and ``openssl`` reads."""
     return key.private_bytes(
@@ -110,4 +251,4 @@ def key_pem(key: PrivateKey) -> bytes:
     )
 
 
-__all__ = ["PrivateKey", "KEY_TYPES", "generate_key", "default_cache_dir", "write_private", "KeyPool", "key_pem"]
+__all__ = ["PrivateKey", "KEY_TYPES", "generate_key", "default_cache_dir", "write_private", "KeyPool", "key_pem", "derivation_seed", "derive_serial", "derive_key", "key_from_seed"]

@@ -19,7 +19,8 @@ from .status import VERDICT_ORDER, RunInfo, counts, run_status
 
 _CSS = """
 :root{--fail:#c62828;--fail-bg:#fdecea;--pass:#2e7d32;--pass-bg:#e8f5e9;--warn:#b26a00;--warn-bg:#fff4e0;
---waived:#6a1b9a;--waived-bg:#f3e5f5;--skip:#616161;--skip-bg:#f1f1f1;--unsupported:#757575;--unsupported-bg:#fafafa}
+--waived:#6a1b9a;--waived-bg:#f3e5f5;--skip:#616161;--skip-bg:#f1f1f1;--unsupported:#757575;--unsupported-bg:#fafafa;
+--inconclusive:#0d47a1;--inconclusive-bg:#e8eef8}
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d1d1f;background:#fff}
 header{padding:16px 24px;border-bottom:1px solid #ddd;background:#fafafa}
@@ -46,6 +47,7 @@ table.matrix{border-collapse:collapse;width:100%;table-layout:auto}
 td.cell{min-width:120px}
 td.v-fail{background:var(--fail-bg)}td.v-pass{background:var(--pass-bg)}td.v-warn{background:var(--warn-bg)}
 td.v-waived{background:var(--waived-bg)}td.v-skip{background:var(--skip-bg)}td.v-unsupported{background:var(--unsupported-bg)}
+td.v-inconclusive{background:var(--inconclusive-bg)}
 td.v-none{color:#aaa;text-align:center}
 details>summary{cursor:pointer;font-weight:700;list-style:none;display:flex;gap:6px;align-items:baseline}
 details>summary::-webkit-details-marker{display:none}
@@ -53,9 +55,11 @@ details>summary::before{content:"\\25B8";color:#888;font-size:11px}details[open]
 summary .ms{font-weight:400;color:#666;font-size:12px}
 .v-fail summary{color:var(--fail)}.v-pass summary{color:var(--pass)}.v-warn summary{color:var(--warn)}
 .v-waived summary{color:var(--waived)}.v-skip summary{color:var(--skip)}.v-unsupported summary{color:var(--unsupported)}
+.v-inconclusive summary{color:var(--inconclusive)}
 .count.fail{background:var(--fail-bg);color:var(--fail);border-color:var(--fail)}.count.pass{background:var(--pass-bg);color:var(--pass)}
 .count.warn{background:var(--warn-bg);color:var(--warn)}.count.waived{background:var(--waived-bg);color:var(--waived)}
 .count.skip{background:var(--skip-bg);color:var(--skip)}.count.unsupported{background:var(--unsupported-bg);color:var(--unsupported)}
+.count.inconclusive{background:var(--inconclusive-bg);color:var(--inconclusive)}
 .evidence{margin:6px 0 2px;font-size:12.5px;max-width:640px}
 .evidence dl{display:grid;grid-template-columns:max-content 1fr;gap:1px 10px;margin:0}
 .evidence dt{color:#555}.evidence dd{margin:0;word-break:break-word}
@@ -127,8 +131,18 @@ def _outcome_rows(o: dict[str, Any]) -> list[tuple[str, Any]]:
         ("SNI / Host", _e(f"{ev.get('server_name') or '(none)'} / {ev.get('host_header') or ''}")
          if ev.get("server_name") or ev.get("host_header") else None),
         ("time", _e(f"{ev['elapsed_ms']:.1f} ms") if isinstance(ev.get("elapsed_ms"), (int, float)) else None),
+        ("certificate sent", _sent(ev.get("certificate_sent"))),
         ("detail", f"<code>{_e(ev.get('detail'))}</code>" if ev.get("detail") else None),
     ]
+
+
+def _sent(sent: Any) -> str | None:
+    """What the client actually put on the wire (None: not known)."""
+    if sent is False:
+        return "none (the client sent an empty Certificate message)"
+    if isinstance(sent, dict):
+        return _e(f"{sent.get('subject')} · SHA-256 {sent.get('sha256', '')[:16]}… · {sent.get('chain_length')} cert(s)")
+    return None
 
 
 def _certificate_rows(c: dict[str, Any]) -> list[tuple[str, Any]]:

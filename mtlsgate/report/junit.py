@@ -19,7 +19,7 @@ def build_junit(records: list[dict[str, Any]], info: RunInfo) -> ET.ElementTree:
         tally = counts(rows)
         suite = ET.SubElement(root, "testsuite", name=f"mtlsgate {target}", tests=str(len(rows) + bool(info.aborted)),
                               failures=str(tally["fail"] + bool(info.aborted)),
-                              skipped=str(tally["skip"] + tally["unsupported"]), errors="0",
+                              skipped=str(tally["skip"] + tally["unsupported"] + tally["inconclusive"]), errors="0",
                               time=f"{sum(r['duration_ms'] for r in rows) / 1000:.3f}")
         if info.aborted:
             case = ET.SubElement(suite, "testcase", classname="preflight", name="mode.client-auth-required")
@@ -33,6 +33,8 @@ def build_junit(records: list[dict[str, Any]], info: RunInfo) -> ET.ElementTree:
                 ET.SubElement(case, "skipped", type="pytest.xfail", message=f"waived: {r['reason']}")
             elif r["verdict"] in ("skip", "unsupported"):
                 ET.SubElement(case, "skipped", message=r["reason"])
+            elif r["verdict"] == "inconclusive":
+                ET.SubElement(case, "skipped", message=f"inconclusive: {r['reason']}").text = _evidence_text(r)
             else:
                 ET.SubElement(case, "system-out").text = _evidence_text(r)
     ET.indent(root)
@@ -43,6 +45,11 @@ def _evidence_text(r: dict[str, Any]) -> str:
     lines = [f"verdict: {r['verdict']}", f"client presents: {r['presents']}", f"reason: {r['reason']}"]
     if r.get("outcome"):
         lines.append(f"outcome: {r['outcome']['summary']}")
+        sent = r["outcome"].get("evidence", {}).get("certificate_sent")
+        if sent is False:
+            lines.append("certificate sent: none")
+        elif isinstance(sent, dict):
+            lines.append(f"certificate sent: {sent.get('subject')} (sha256 {sent.get('sha256')})")
         if r["outcome"].get("evidence", {}).get("detail"):
             lines.append(f"detail: {r['outcome']['evidence']['detail']}")
     if r.get("baseline"):

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 #: ``waived``: a failure a waiver accepts (reported as XFAIL); counted apart from ``fail``.
-VERDICT_ORDER = ("fail", "waived", "warn", "unsupported", "skip", "pass")
+#: ``inconclusive``: the check ran but its answer proves nothing (certificate not sent, valid
+#: sibling refused too); never a pass, never fails the run.
+VERDICT_ORDER = ("fail", "waived", "warn", "inconclusive", "unsupported", "skip", "pass")
 
 
 @dataclass

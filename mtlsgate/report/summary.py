@@ -41,6 +41,13 @@ def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
         lines += [f"| `{r['id']}` | {r['tls_version']} | {r['target']} | {_md(r['reason'])} | {_evidence_cell(r)} |"
                   for r in failing]
         lines.append("")
+    inconclusive = [r for r in sorted(records, key=_rank) if r["verdict"] == "inconclusive"]
+    if inconclusive:
+        lines += [f"## Inconclusive checks ({len(inconclusive)}: they ran, but their answer proves nothing)", "",
+                  "| check | TLS | target | why | evidence |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| `{r['id']}` | {r['tls_version']} | {r['target']} | {_md(r['reason'])} | {_evidence_cell(r)} |"
+                  for r in inconclusive]
+        lines.append("")
     review = info.waivers or {}
     if review.get("expired"):
         lines += ["## Expired waivers (the run fails until they are renewed or removed)", ""]

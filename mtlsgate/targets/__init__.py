@@ -2,7 +2,7 @@
 
 ``base`` holds :class:`Target` and the lab PKI; ``reference`` is the strict in-process proxy
 (and its mutants); ``local`` renders ``fixtures/targets/<lb>/`` and runs the binary by pid;
-``provision`` makes ``local:<lb>[:variant]`` from those; ``select`` turns a ``--target``
+``crls`` makes the CRL bundle for the CAs the suite mints (``mtlsgate crls``); ``provision`` makes ``local:<lb>[:variant]`` from those; ``select`` turns a ``--target``
 value into a running target (``open_target``); ``emit`` renders a kit's listener config.
 
 May import: :mod:`mtlsgate.checks`, :mod:`mtlsgate.fuzz`, :mod:`mtlsgate.kit` and everything below them.
@@ -11,6 +11,7 @@ May import: :mod:`mtlsgate.checks`, :mod:`mtlsgate.fuzz`, :mod:`mtlsgate.kit` an
 from __future__ import annotations
 
 from .base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabFiles, LabPKI, Target
+from .crls import SUITE_CRL_DAYS, SuiteCRLs, suite_cas, suite_crls
 from .emit import START_COMMANDS, Emitted, emit_config
 from .local import (
     FIXTURES_DIR,
@@ -84,4 +85,8 @@ __all__ = [
     "emit_config",
     "Emitted",
     "START_COMMANDS",
+    "SUITE_CRL_DAYS",
+    "SuiteCRLs",
+    "suite_cas",
+    "suite_crls",
 ]

@@ -10,10 +10,9 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ..checks import catalogue
-from ..fuzz import published_fuzz_cas
 from ..pki import CertSpec, Credential, KeyPool, issue, make_crl, pem, write_private
 from ..wire import Endpoint
+from .crls import suite_crls
 
 #: The names the suite's own targets answer to; ``.test`` is reserved (RFC 6761).
 LAB_SERVER_NAME = "mtlsgate.test"
@@ -66,12 +65,17 @@ class LabPKI:
     client_intermediate: Credential
     identity: Credential
     revoked: Credential
-    crls: tuple[x509.CertificateRevocationList, ...]
+    crls: tuple[x509.CertificateRevocationList, ...]  # the client CA's own, then the suite bundle if loaded
     rogue_root: Credential  # another CA, for "trust store too broad" mutants
 
     @classmethod
     def create(cls, pool: KeyPool, server_name: str = LAB_SERVER_NAME,
-               alt_server_name: str = LAB_ALT_SERVER_NAME) -> LabPKI:
+               alt_server_name: str = LAB_ALT_SERVER_NAME, *, load_suite_crls: bool = True) -> LabPKI:
+        """The lab PKI; ``load_suite_crls``: the CRL file also holds the ``mtlsgate crls`` bundle.
+
+        Loading that bundle is the documented operator step; the ``no-suite-crls`` variants
+        leave it out, as an operator who skipped it would.
+        """
         server_ca = trustme.CA(key_type=trustme.KeyType.ECDSA, organization_name="mtlsgate lab server CA")
         server_leaf = server_ca.issue_cert(server_name, alt_server_name, "localhost", "127.0.0.1", "::1")
         key = serialization.load_pem_private_key(server_ca.private_key_pem.bytes(), password=None)
@@ -85,10 +89,9 @@ class LabPKI:
                                   san=("email:client@mtlsgate.test",)), intermediate, pool=pool)
         revoked = issue(CertSpec(subject=(("O", "mtlsgate"), ("CN", "lab revoked client")), key_slot=11),
                         intermediate, pool=pool)
-        published = catalogue.published_intermediates(catalogue.Materials(pool=pool, client_ca=root))
-        published += published_fuzz_cas(pool, root)  # so generated intermediates pass CRL_CHECK_ALL
-        crls = (make_crl(root, []), make_crl(intermediate, [revoked.cert.serial_number]),
-                *(make_crl(i, []) for i in published))
+        crls = (make_crl(root, []), make_crl(intermediate, [revoked.cert.serial_number]))
+        if load_suite_crls:  # what an operator appends once: `mtlsgate crls` for this client CA
+            crls += suite_crls(root, pool).crls
         rogue = issue(CertSpec.ca_spec("mtlsgate lab rogue CA", key_slot=2, not_after=dt.timedelta(days=365)),
                       pool=pool)
         return cls(

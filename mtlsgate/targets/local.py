@@ -18,6 +18,7 @@ deliberately misconfigured mutants)::
     files = ["verify-optional.conf"]       # first = main config; others go to workdir/conf.d/
     description = "..."
     fails = ["reject.no-cert"]            # check ids this variant should make FAIL
+    suite_crls = false                     # optional: the CRL file lacks the `mtlsgate crls` bundle
 """
 
 from __future__ import annotations

@@ -15,13 +15,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..checks import catalogue
 from ..errors import UntestableTarget, UsageError
 from ..judge import fixtures_dir
 from ..kit import Kit
 from ..pki import KeyPool, make_crl, pem, write_private
 from ..wire import Endpoint, run_echo
 from .base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabPKI, Target
+from .crls import suite_crls
 from .local import LBS, LBFiles, LBStartError, LBUnavailable, binary_for, run_lb, variants
 
 
@@ -50,20 +50,22 @@ def kit_lb_files(kit: Kit, directory: Path, *, backend_host: str, backend_port: 
     """The LB's files for a kit: the kit's own certificates, plus what a template needs that a kit may lack.
 
     A kit without a CRL (the seed's) gets an empty one signed by its client CA, so that
-    the templates' CRL directive has a file. With ``pool`` (the suite provisioning a
-    target) the CRL file also holds empty CRLs for the intermediates the checks mint, as
-    the lab PKI does: nginx and HAProxy demand a CRL for every CA in a chain.
+    the templates' CRL directive has a file. The CRL file also holds the kit's
+    ``mtlsgate crls`` bundle (``suite_crls``), or with ``pool`` (the suite provisioning a
+    target) one made now: the documented operator step, as for the lab PKI.
     """
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     server_pem = directory / "server.pem"
     chain = kit.paths["server_cert"].read_bytes()
     write_private(server_pem, chain + (b"" if chain.endswith(b"\n") else b"\n") + kit.paths["server_key"].read_bytes())
     crls = [kit.crl if kit.crl is not None else make_crl(kit.client_ca, [], next_update=dt.timedelta(days=3650))]
-    if pool is not None and catalogue.allows_intermediates(kit.client_ca):
-        published = catalogue.published_intermediates(catalogue.Materials(pool=pool, client_ca=kit.client_ca))
-        crls += [make_crl(i, []) for i in published]
+    bundle = b""
+    if "suite_crls" in kit.paths:
+        bundle = kit.paths["suite_crls"].read_bytes()
+    elif pool is not None:
+        bundle = suite_crls(kit.client_ca, pool).pem
     crl = directory / "client-ca.crl"
-    crl.write_bytes(pem(*crls))
+    crl.write_bytes(pem(*crls) + bundle)
     return LBFiles(server_cert=kit.paths["server_cert"], server_key=kit.paths["server_key"],
                    server_chain=kit.paths["server_cert"], server_pem=server_pem, client_ca=kit.paths["client_ca"],
                    crl=crl, extra_ca=None, backend_host=backend_host, backend_port=backend_port,
@@ -84,7 +86,7 @@ def run_local(name: str, *, pool: KeyPool, workdir: Path, profile: str | None = 
         raise UsageError(f"--kit with --target local:{name}: a kit is provisioned with the correct configuration only")
     with run_echo() as echo:
         if kit is None:
-            pki = LabPKI.create(pool)
+            pki = LabPKI.create(pool, load_suite_crls=bool(variants(lb)[variant].get("suite_crls", True)))
             lab = pki.write(workdir / "pki")
             files = LBFiles(server_cert=lab.server_cert, server_key=lab.server_key, server_chain=lab.server_chain,
                             server_pem=lab.server_pem, client_ca=lab.client_ca, crl=lab.crl, extra_ca=lab.extra_ca,

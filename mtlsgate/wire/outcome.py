@@ -11,6 +11,15 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class SentCertificate:
+    """The leaf the client actually put in its Certificate message (public facts only)."""
+
+    subject: str
+    sha256: str
+    chain_length: int = 1  # certificates in the message, the leaf included
+
+
+@dataclass(frozen=True)
 class Evidence:
     """Diagnostics that travel with every outcome into the report."""
 
@@ -23,6 +32,12 @@ class Evidence:
     detail: str = ""  # the library's own words (exception text), trimmed
     requests: int = 1  # HTTP requests sent on the connection
     retries: int = 0  # transient connection errors retried before this outcome
+    #: Did the client send a certificate? The leaf it sent; False: an empty Certificate
+    #: message (or none after a completed handshake); None: the handshake never got that far.
+    certificate_sent: SentCertificate | bool | None = None
+    #: What the server's CertificateRequest allowed for certificate signatures
+    #: (signature_algorithms_cert, else signature_algorithms); None: no request seen.
+    certificate_request_sigalgs: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,4 +139,4 @@ def to_dict(outcome: Outcome) -> dict[str, Any]:
     return data
 
 
-__all__ = ["Evidence", "Accepted", "RejectedTLS", "RejectedEOF", "RejectedHTTP", "Misdirected", "Unreachable", "Outcome", "REJECTIONS", "describe", "to_dict"]
+__all__ = ["SentCertificate", "Evidence", "Accepted", "RejectedTLS", "RejectedEOF", "RejectedHTTP", "Misdirected", "Unreachable", "Outcome", "REJECTIONS", "describe", "to_dict"]

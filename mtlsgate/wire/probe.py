@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpcore
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from ..pki import Credential, CredentialFiles
 from .deadline import Deadline
@@ -32,6 +34,7 @@ from .outcome import (
     RejectedEOF,
     RejectedHTTP,
     RejectedTLS,
+    SentCertificate,
     Unreachable,
 )
 
@@ -168,20 +171,116 @@ _SPOKE = threading.local()
 
 
 def _watch_server_bytes(ctx: ssl.SSLContext) -> None:
-    """Note, per thread, whether the server sent any TLS record on the current attempt.
+    """Note, per thread, what went over the wire on the current attempt.
 
-    A reset before the server's first byte cannot be a judgement of the client
-    certificate (it is only sent after the server's first flight), so it is a transient
-    connection error; after it, the same reset is a rejection. ``_msg_callback`` is
-    CPython's (private) message hook; without it every reset counts as a rejection.
+    Whether the server sent any TLS record: a reset before the server's first byte cannot
+    be a judgement of the client certificate (it is only sent after the server's first
+    flight), so it is a transient connection error; after it, the same reset is a
+    rejection. Which certificate the client actually sent (:func:`_note_message`): OpenSSL
+    silently withholds one whose signature the server's CertificateRequest does not allow.
+    ``_msg_callback`` is CPython's (private) message hook; without it every reset counts as
+    a rejection and what was sent is unknown.
     """
     if _HAS_MSG_CALLBACK and getattr(ctx, "_msg_callback", None) is None:
         ctx._msg_callback = _note_message  # type: ignore[attr-defined]
 
 
-def _note_message(conn: object, direction: str, *_: object) -> None:
+_HANDSHAKE = 22  # TLS content type
+_CERTIFICATE = 11  # handshake message types
+_CERTIFICATE_REQUEST = 13
+
+
+def _note_message(conn: object, direction: str, version: object = None, content_type: object = None,
+                  msg_type: object = None, data: object = b"") -> None:
     if direction == "read":
         _SPOKE.value = True
+    if int(content_type or 0) != _HANDSHAKE or not isinstance(data, bytes):  # type: ignore[call-overload]
+        return
+    tls13 = int(version or 0) == 0x0304  # type: ignore[call-overload]
+    if direction == "write" and int(msg_type or 0) == _CERTIFICATE:  # type: ignore[call-overload]
+        _SPOKE.sent = parse_certificate_message(data, tls13=tls13)
+    elif direction == "read" and int(msg_type or 0) == _CERTIFICATE_REQUEST:  # type: ignore[call-overload]
+        _SPOKE.sigalgs = parse_certificate_request(data, tls13=tls13)
+
+
+def parse_certificate_message(data: bytes, *, tls13: bool) -> SentCertificate | bool | None:
+    """The leaf in a client's Certificate handshake message (header included), False for an empty list.
+
+    TLS 1.2: a 3-byte list length, then 3-byte-length certificates. TLS 1.3: first a
+    certificate_request_context (1-byte length), and each certificate is followed by a
+    2-byte-length block of extensions. None when the message cannot be read.
+    """
+    try:
+        pos = 4  # msg_type (1) + length (3)
+        if tls13:
+            pos += 1 + data[pos]
+        total = int.from_bytes(data[pos:pos + 3], "big")
+        pos += 3
+        if total == 0:
+            return False
+        end = pos + total
+        count, leaf = 0, b""
+        while pos < end:
+            length = int.from_bytes(data[pos:pos + 3], "big")
+            der = data[pos + 3:pos + 3 + length]
+            if len(der) != length or length == 0:
+                return None
+            leaf = leaf or der
+            count += 1
+            pos += 3 + length
+            if tls13:
+                pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+        cert = x509.load_der_x509_certificate(leaf)
+        return SentCertificate(subject=cert.subject.rfc4514_string(), sha256=cert.fingerprint(hashes.SHA256()).hex(),
+                               chain_length=count)
+    except (IndexError, ValueError):
+        return None
+
+
+#: TLS SignatureScheme code points (RFC 8446 §4.2.3, and TLS 1.2's hash/signature pairs).
+SIGNATURE_SCHEMES = {
+    0x0101: "rsa_pkcs1_md5", 0x0201: "rsa_pkcs1_sha1", 0x0203: "ecdsa_sha1", 0x0202: "dsa_sha1",
+    0x0301: "rsa_pkcs1_sha224", 0x0303: "ecdsa_sha224",
+    0x0401: "rsa_pkcs1_sha256", 0x0501: "rsa_pkcs1_sha384", 0x0601: "rsa_pkcs1_sha512",
+    0x0403: "ecdsa_secp256r1_sha256", 0x0503: "ecdsa_secp384r1_sha384", 0x0603: "ecdsa_secp521r1_sha512",
+    0x0804: "rsa_pss_rsae_sha256", 0x0805: "rsa_pss_rsae_sha384", 0x0806: "rsa_pss_rsae_sha512",
+    0x0807: "ed25519", 0x0808: "ed448",
+    0x0809: "rsa_pss_pss_sha256", 0x080A: "rsa_pss_pss_sha384", 0x080B: "rsa_pss_pss_sha512",
+}
+
+
+def _schemes(block: bytes) -> tuple[str, ...]:
+    codes = [int.from_bytes(block[i:i + 2], "big") for i in range(0, len(block) - 1, 2)]
+    return tuple(SIGNATURE_SCHEMES.get(c, f"0x{c:04x}") for c in codes)
+
+
+def parse_certificate_request(data: bytes, *, tls13: bool) -> tuple[str, ...] | None:
+    """The signature schemes a server's CertificateRequest allows for the client's certificates.
+
+    TLS 1.3: signature_algorithms_cert (50) if present, else signature_algorithms (13),
+    from the request's extensions. TLS 1.2: supported_signature_algorithms. None when the
+    message cannot be read.
+    """
+    try:
+        pos = 4
+        if not tls13:
+            pos += 1 + data[pos]  # certificate_types
+            length = int.from_bytes(data[pos:pos + 2], "big")
+            return _schemes(data[pos + 2:pos + 2 + length])
+        pos += 1 + data[pos]  # certificate_request_context
+        end = pos + 2 + int.from_bytes(data[pos:pos + 2], "big")
+        pos += 2
+        found: dict[int, tuple[str, ...]] = {}
+        while pos + 4 <= end:
+            ext_type = int.from_bytes(data[pos:pos + 2], "big")
+            ext_len = int.from_bytes(data[pos + 2:pos + 4], "big")
+            body = data[pos + 4:pos + 4 + ext_len]
+            if ext_type in (13, 50) and len(body) >= 2:
+                found[ext_type] = _schemes(body[2:2 + int.from_bytes(body[:2], "big")])
+            pos += 4 + ext_len
+        return found.get(50, found.get(13))
+    except IndexError:
+        return None
 
 
 _HAS_MSG_CALLBACK = hasattr(ssl.SSLContext, "_msg_callback")
@@ -189,6 +288,22 @@ _HAS_MSG_CALLBACK = hasattr(ssl.SSLContext, "_msg_callback")
 
 def _server_spoke() -> bool:
     return bool(getattr(_SPOKE, "value", True)) if _HAS_MSG_CALLBACK else True
+
+
+def _wire_facts(handshake_done: bool) -> dict[str, object]:
+    """``certificate_sent`` and ``certificate_request_sigalgs`` for this attempt's Evidence.
+
+    A completed handshake with no Certificate message written means none was sent (the
+    server asked for none); before that, nothing is known.
+    """
+    if not _HAS_MSG_CALLBACK:
+        return {}
+    sent = getattr(_SPOKE, "sent", None)
+    if sent is None and handshake_done:
+        sent = False
+    # The server's list only matters (and only goes into the report) when nothing was sent.
+    return {"certificate_sent": sent, "certificate_request_sigalgs": getattr(_SPOKE, "sigalgs", None)
+            if sent is False else None}
 
 
 class _Progress:
@@ -263,6 +378,8 @@ def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> 
     progress = _Progress()
     _watch_server_bytes(ctx)
     _SPOKE.value = False
+    _SPOKE.sent = None
+    _SPOKE.sigalgs = None
     deadline = Deadline(transport.deadline)
     try:
         with deadline, _client(ctx, timeout, deadline, progress) as client:
@@ -284,13 +401,15 @@ def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> 
                     elapsed_ms=_ms(started),
                     requests=n + 1,
                     detail=f"connections used: {len(set(streams))}" if n else "",
+                    **_wire_facts(True),  # type: ignore[arg-type]
                 )
                 last = classify_response(response.status_code, body, evidence)
                 if not isinstance(last, Accepted):
                     return last
     except (httpx.TransportError, ssl.SSLError, OSError) as exc:
         phase = progress.phase
-        evidence = replace(base, elapsed_ms=_ms(started), detail=_detail(exc))
+        evidence = replace(base, elapsed_ms=_ms(started), detail=_detail(exc),
+                           **_wire_facts(progress.handshake_done))  # type: ignore[arg-type]
         if deadline.expired:
             return Unreachable(f"the target did not finish answering within {transport.deadline:g}s "
                                f"(probe deadline, {phase}): it answers too slowly", evidence)
@@ -449,4 +568,4 @@ def is_ip_address(name: str) -> bool:
         return False
 
 
-__all__ = ["TLS_VERSIONS", "KNOWN_MARKERS", "MAX_BODY", "ECHO_MARKER", "DEFAULT_RETRIES", "RETRY_BACKOFF", "Endpoint", "Transport", "Prober", "run_probe", "classify_response", "parse_echo", "body_marker", "alert_name", "classify_error", "tcp_reachable", "is_ip_address"]
+__all__ = ["TLS_VERSIONS", "KNOWN_MARKERS", "MAX_BODY", "ECHO_MARKER", "DEFAULT_RETRIES", "RETRY_BACKOFF", "Endpoint", "Transport", "Prober", "run_probe", "parse_certificate_message", "parse_certificate_request", "SIGNATURE_SCHEMES", "classify_response", "parse_echo", "body_marker", "alert_name", "classify_error", "tcp_reachable", "is_ip_address"]
