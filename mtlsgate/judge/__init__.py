@@ -1,6 +1,7 @@
 """From an outcome to a verdict: expectation profiles and the judging rules.
 
-``profiles`` reads what a target may do (TOML in ``fixtures/profiles/``); ``expect`` compares
+``profiles`` reads what a target may do (TOML in ``fixtures/profiles/``); ``detect`` recognises
+the product behind a target's answers (``--profile auto``); ``expect`` compares
 an outcome with the valid client's answer on the same URL and decides pass, fail, warn,
 skip, unsupported or inconclusive.
 
@@ -9,12 +10,14 @@ May import: :mod:`mtlsgate.wire`, :mod:`mtlsgate.pki`, :mod:`mtlsgate.errors`.
 
 from __future__ import annotations
 
+from .detect import ECHO_SERVER, NGINX_PAGES, SERVER_SIGNS, Detection, detect
 from .expect import FAIL, PASS, SKIP, UNSUPPORTED, WARN, Observation, Verdict, judge, observe
 from .profiles import (
     CA_NAMES_VALUES,
     IDENTITY_KINDS,
     POLICY_VALUES,
     SIGNALS,
+    UNOWNED_VALUES,
     Profile,
     fixtures_dir,
 )
@@ -24,16 +27,26 @@ from .profiles import (
 from .profiles import (
     load as load_profile,
 )
+from .profiles import (
+    with_product,
+)
 
 __all__ = [
     "SIGNALS",
     "POLICY_VALUES",
     "CA_NAMES_VALUES",
     "IDENTITY_KINDS",
+    "UNOWNED_VALUES",
     "fixtures_dir",
     "Profile",
     "available_profiles",
     "load_profile",
+    "with_product",
+    "Detection",
+    "detect",
+    "SERVER_SIGNS",
+    "NGINX_PAGES",
+    "ECHO_SERVER",
     "PASS",
     "FAIL",
     "WARN",

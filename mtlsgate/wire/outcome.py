@@ -23,6 +23,7 @@ class Evidence:
     detail: str = ""  # the library's own words (exception text), trimmed
     requests: int = 1  # HTTP requests sent on the connection
     retries: int = 0  # transient connection errors retried before this outcome
+    server: str | None = None  # the answer's Server header, if any (--profile auto recognises products by it)
 
 
 @dataclass(frozen=True)

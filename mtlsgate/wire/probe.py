@@ -284,6 +284,7 @@ def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> 
                     elapsed_ms=_ms(started),
                     requests=n + 1,
                     detail=f"connections used: {len(set(streams))}" if n else "",
+                    server=response.headers.get("server"),
                 )
                 last = classify_response(response.status_code, body, evidence)
                 if not isinstance(last, Accepted):
