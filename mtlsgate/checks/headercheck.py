@@ -120,7 +120,10 @@ def _spoof(ctx: CheckContext, with_cert: bool) -> Finding:
                                     f"reached the backend: {', '.join(k for k, _ in other)}", outcome, seen))
         else:
             attempts.append(Attempt(label, PASS, "every forged copy was removed or overwritten", outcome, seen))
-    sets = ", ".join(sorted({*discovered, *declared})) or "none found"
+    spelled: dict[str, str] = {}
+    for name in (*declared, *discovered):  # one spelling per name, the declared one first
+        spelled.setdefault(normalise(name), name)
+    sets = ", ".join(sorted(spelled.values())) or "none found"
     found = combine(ctx, attempts, pass_reason=f"no forged identity header sent by {who} reached the backend "
                     f"(identity headers the LB sets: {sets})")
     if found.verdict.status == PASS and unowned:
