@@ -37,6 +37,10 @@ from ..wire import (
 )
 
 
+#: The Host of the product-recognition probe: no target serves it (RFC 6761 ``.invalid``).
+DETECT_HOST = "mtlsgate-detect.invalid"
+
+
 @dataclass
 class VersionBaseline:
     """What the target does with a valid client and with none, over one TLS version."""
@@ -106,8 +110,9 @@ class Targets:
         """The product's behaviour: its profile under ``auto``, its ``unsupported`` merged into the user's.
 
         A local target's product is known (its LB); an external one is recognised from what
-        preflight saw (:func:`mtlsgate.judge.detect`), plus one self-signed client (Go
-        answers bad_certificate, OpenSSL unknown_ca).
+        preflight saw (:func:`mtlsgate.judge.detect`), plus two probes: a self-signed client
+        (older Go answers bad_certificate, OpenSSL unknown_ca) and a valid client asking for
+        a Host the target does not serve (the LB answers by itself: its Server header, its page).
         """
         target = state.target
         if target.product is not None:
@@ -115,15 +120,17 @@ class Targets:
             state.detection = Detection(target.product, name, "known",
                                         f"the suite started it ({target.description or target.name})")
         else:
-            bad = None
-            if not self.out_of_time(2):
-                cred = self.credential(state, "reject.self-signed")
-                version = next((v for v, b in state.baselines.items() if not b.unsupported), None)
-                if cred is not None and version is not None:
-                    bad = state.prober.probe(target.endpoint, cred, self.transport(state, version))
+            bad = other = None
+            version = next((v for v, b in state.baselines.items() if not b.unsupported), None)
+            if version is not None and not self.out_of_time(4):
+                transport = self.transport(state, version)
+                bad = state.prober.probe(target.endpoint, self.credential(state, "reject.self-signed"), transport)
+                valid = self.credential(state, "accept.valid-direct") if state.materials.has("identity") else None
+                if valid is not None:
+                    other = state.prober.probe(target.endpoint, valid, replace(transport, host_header=DETECT_HOST))
             state.detection = detect(no_cert=[b.none for b in state.baselines.values() if not b.unsupported],
                                      valid=[b.valid for b in state.baselines.values() if not b.unsupported],
-                                     bad_cert=[bad], available=available_profiles())
+                                     bad_cert=[bad], other_host=[other], available=available_profiles())
         product = load_profile(state.detection.profile)
         if auto:
             chosen = product
@@ -237,4 +244,4 @@ def _protocol_refused(outcome: Outcome) -> bool:
     return isinstance(outcome, RejectedTLS) and outcome.alert == "protocol_version"
 
 
-__all__ = ["Targets", "TargetState", "VersionBaseline"]
+__all__ = ["Targets", "TargetState", "VersionBaseline", "DETECT_HOST"]

@@ -10,7 +10,7 @@ May import: :mod:`mtlsgate.wire`, :mod:`mtlsgate.pki`, :mod:`mtlsgate.errors`.
 
 from __future__ import annotations
 
-from .detect import ECHO_SERVER, NGINX_PAGES, SERVER_SIGNS, Detection, detect
+from .detect import ECHO_SERVER, GO_NOT_FOUND, NGINX_PAGES, SERVER_SIGNS, Detection, detect
 from .expect import FAIL, PASS, SKIP, UNSUPPORTED, WARN, Observation, Verdict, judge, observe
 from .profiles import (
     CA_NAMES_VALUES,
@@ -46,6 +46,7 @@ __all__ = [
     "detect",
     "SERVER_SIGNS",
     "NGINX_PAGES",
+    "GO_NOT_FOUND",
     "ECHO_SERVER",
     "PASS",
     "FAIL",

@@ -6,10 +6,12 @@ product, whatever its site's expectations; so an external target's product is re
 from its answers and its profile used (``--profile auto``), or its ``unsupported`` list
 merged into the profile the user named. The signs, strongest first: a ``Server`` header
 naming the product (the echo backend's own is ignored), nginx's 400 pages ("No required
-SSL certificate was sent", "The SSL certificate error"), and Go's alert pattern
-(``bad_certificate`` for every refused certificate, also for a missing one over TLS 1.2,
-where OpenSSL-based servers send ``handshake_failure`` / ``unknown_ca``). What matches
-nothing falls back to ``default`` and says so. Pure: the lifecycle makes the probes.
+SSL certificate was sent", "The SSL certificate error"), Go net/http's "404 page not
+found" without a Server header for a Host it does not serve (Traefik), and older Go's alert
+pattern (``bad_certificate`` for every refused certificate, also for a missing one over TLS
+1.2, where OpenSSL-based servers send ``handshake_failure`` / ``unknown_ca``; Go 1.24
+answers like OpenSSL). HAProxy, stunnel and hitch name themselves nowhere by default: what
+matches nothing falls back to ``default`` and says so. Pure: the lifecycle makes the probes.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..wire import Outcome, RejectedHTTP, RejectedTLS
+from ..wire import Misdirected, Outcome, RejectedHTTP, RejectedTLS
 
 #: ``Server`` header patterns -> product; the first match wins.
 SERVER_SIGNS: tuple[tuple[str, str], ...] = (
@@ -35,6 +37,8 @@ SERVER_SIGNS: tuple[tuple[str, str], ...] = (
 )
 #: nginx's own 400 pages for a missing or refused client certificate.
 NGINX_PAGES = ("No required SSL certificate was sent", "The SSL certificate error")
+#: Go net/http's NotFound page: what Traefik answers for a Host no router matches.
+GO_NOT_FOUND = "404 page not found"
 #: The echo backend's Server header: not the LB's.
 ECHO_SERVER = "mtlsgate-echo"
 
@@ -53,12 +57,17 @@ class Detection:
 
 
 def detect(*, no_cert: Iterable[Outcome], valid: Iterable[Outcome | None], bad_cert: Iterable[Outcome | None],
-           available: Iterable[str]) -> Detection:
-    """The product behind these answers (``no_cert``/``valid``: preflight's, per TLS version;
-    ``bad_cert``: what a self-signed client certificate got), and its profile if one exists."""
+           other_host: Iterable[Outcome | None] = (), available: Iterable[str]) -> Detection:
+    """The product behind these answers, and its profile if one exists.
+
+    ``no_cert``/``valid``: preflight's, per TLS version; ``bad_cert``: what a self-signed
+    client certificate got; ``other_host``: what a valid client got for a Host the target
+    does not serve (an answer the LB makes itself, so its own ``Server`` header and page).
+    """
     no_cert, valid, bad_cert = list(no_cert), [o for o in valid if o], [o for o in bad_cert if o]
+    other_host = [o for o in other_host if o]
     profiles = set(available)
-    for outcome in (*valid, *no_cert, *bad_cert):
+    for outcome in (*other_host, *valid, *no_cert, *bad_cert):
         server = (outcome.evidence.server or "").strip()
         if not server or server.startswith(ECHO_SERVER):
             continue
@@ -69,6 +78,11 @@ def detect(*, no_cert: Iterable[Outcome], valid: Iterable[Outcome | None], bad_c
         if isinstance(outcome, RejectedHTTP) and outcome.marker in NGINX_PAGES:
             return _found("nginx", f'a client without a certificate got nginx\'s HTTP {outcome.status} page '
                                    f'"{outcome.marker}"', profiles)
+    for outcome in other_host:
+        if isinstance(outcome, RejectedHTTP) and outcome.marker == GO_NOT_FOUND and not outcome.evidence.server:
+            return _found("traefik", f'a Host it does not serve got Go net/http\'s HTTP {outcome.status} '
+                                     f'"{GO_NOT_FOUND}" with no Server header (Traefik\'s answer when no router '
+                                     "matches; Caddy would name itself)", profiles)
     go_signs = [f"{what} got TLS alert bad_certificate" for what, outcomes in
                 (("a client without a certificate over TLS 1.2", [o for o in no_cert
                                                                    if o.evidence.requested_version == "1.2"]),
@@ -77,7 +91,7 @@ def detect(*, no_cert: Iterable[Outcome], valid: Iterable[Outcome | None], bad_c
     if go_signs:
         return _found("go", "Go crypto/tls's alert pattern (" + "; ".join(go_signs) + "; OpenSSL-based servers send "
                       "handshake_failure / unknown_ca); no Server header names the product", profiles)
-    seen = sorted({_sign(o) for o in (*no_cert, *bad_cert)})
+    seen = sorted({_sign(o) for o in (*no_cert, *bad_cert, *other_host)})
     return Detection(None, "default", "not recognised",
                      "no Server header names the product and the alerts are not product-specific ("
                      + ", ".join(seen) + "): using the default profile")
@@ -86,7 +100,7 @@ def detect(*, no_cert: Iterable[Outcome], valid: Iterable[Outcome | None], bad_c
 def _sign(outcome: Outcome) -> str:
     if isinstance(outcome, RejectedTLS):
         return f"alert {outcome.alert}"
-    if isinstance(outcome, RejectedHTTP):
+    if isinstance(outcome, (RejectedHTTP, Misdirected)):
         return f"HTTP {outcome.status}"
     return outcome.kind
 
@@ -97,4 +111,4 @@ def _found(product: str, why: str, profiles: set[str]) -> Detection:
     return Detection(product, "default", "detected", f"{why}; mtlsgate has no {product} profile: using default")
 
 
-__all__ = ["Detection", "detect", "SERVER_SIGNS", "NGINX_PAGES", "ECHO_SERVER"]
+__all__ = ["Detection", "detect", "SERVER_SIGNS", "NGINX_PAGES", "GO_NOT_FOUND", "ECHO_SERVER"]
