@@ -99,17 +99,18 @@ def parse_dn(text: str) -> list[tuple[str, str]] | None:
     text = text.strip()
     if "=" not in text:
         return None
-    if text.startswith("/"):
-        parts = re.split(r"(?<!\\)/", text[1:])
-    else:
-        parts = re.split(r"(?<!\\)[,+;]", text)
+    parts = _split(text[1:], "/") if text.startswith("/") else _split(text, ",+;")
     pairs = []
     for part in parts:
         if not part.strip():
             continue
         key, sep, val = part.partition("=")
         if not sep:
-            return None
+            if not pairs:
+                return None
+            # An unescaped separator inside a value (Traefik writes O=Example, Inc. as is).
+            pairs[-1] = (pairs[-1][0], pairs[-1][1] + "," + part)
+            continue
         key = key.strip().upper()
         key = _KEY_ALIASES.get(key, key)
         val = val.strip()
@@ -117,7 +118,29 @@ def parse_dn(text: str) -> list[tuple[str, str]] | None:
             val = val[1:-1]
         val = _hex_value(val) if val.startswith("#") else _unescape(val)
         pairs.append((key, val))
-    return sorted(pairs) or None
+    return sorted((k, v.strip()) for k, v in pairs) or None
+
+
+def _split(text: str, separators: str) -> list[str]:
+    """Split at unescaped, unquoted separators (``CN="Doe, John",O=x`` is two parts)."""
+    parts, current, quoted, escaped = [], [], False, False
+    for ch in text:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\":
+            current.append(ch)
+            escaped = True
+        elif ch == '"':
+            current.append(ch)
+            quoted = not quoted
+        elif ch in separators and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
 
 
 def _dn_matches(value: str, name: x509.Name) -> bool:
