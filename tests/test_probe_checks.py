@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from mtlsgate.checks.canames import name_of
 from mtlsgate.checks.headercheck import SPOOF_MARK, spoof_batches
-from mtlsgate.checks.identity import cert_der, matches
 from mtlsgate.checks.headers import CLIENT_CERT_HEADERS
+from mtlsgate.checks.identity import cert_der, matches
 from mtlsgate.errors import UsageError
 from mtlsgate.judge.profiles import load
 from mtlsgate.targets.reference import parse_sni

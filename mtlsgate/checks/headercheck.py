@@ -20,7 +20,7 @@ from ..judge import FAIL, PASS, SKIP, WARN, Verdict, judge
 from ..wire import Accepted, Outcome, describe
 from .finding import Attempt, CheckContext, Finding, combine
 from .headers import CLIENT_CERT_HEADERS, aliases, is_client_cert_header, normalise
-from .identity import cert_der, discover, matches
+from .identity import discover, matches
 
 SPOOF_MARK = "mtlsgate-spoof-"
 BATCH = 8  # canonical names per request: Apache allows 100 request header fields

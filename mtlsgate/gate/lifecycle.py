@@ -36,7 +36,6 @@ from ..wire import (
     inspect_handshake,
 )
 
-
 #: The Host of the product-recognition probe: no target serves it (RFC 6761 ``.invalid``).
 DETECT_HOST = "mtlsgate-detect.invalid"
 

@@ -20,15 +20,13 @@ from .profiles import (
     UNOWNED_VALUES,
     Profile,
     fixtures_dir,
+    with_product,
 )
 from .profiles import (
     available as available_profiles,
 )
 from .profiles import (
     load as load_profile,
-)
-from .profiles import (
-    with_product,
 )
 
 __all__ = [
