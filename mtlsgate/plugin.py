@@ -27,12 +27,20 @@ from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
 from .fuzz import FUZZ_PROFILES as PROFILES
 from .fuzz import MAX_EXAMPLES, FuzzOptions
 from .gate import CheckRecord, Gate, describe_check
-from .judge import FAIL, INCONCLUSIVE, PASS, SKIP, UNSUPPORTED, WARN, load_profile
+from .judge import FAIL, IDENTITY_KINDS, INCONCLUSIVE, PASS, SKIP, UNSUPPORTED, WARN, load_profile
 from .kit import load_kit
 from .pki import KeyPool
 from .report import LiveStatus, RunInfo, compare, counts, load_report, write_reports
 from .report import waivers as waiver_file
-from .targets import MUTANTS, TargetOptions, TargetUnavailable, external_target, in_ci, validate_spec
+from .targets import (
+    MUTANTS,
+    TargetOptions,
+    TargetUnavailable,
+    external_target,
+    in_ci,
+    parse_identity_header,
+    validate_spec,
+)
 from .wire import DEFAULT_RETRIES, TLS_VERSIONS
 
 GATE_KEY = pytest.StashKey["RunState"]()
@@ -71,7 +79,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="a name the same listener serves without client auth (bypass checks; default: a random *.invalid)")
     g.addoption("--echo-backend", action="store_true", default=False,
                 help="the target forwards to `mtlsgate echo-backend`: the header checks run")
-    g.addoption("--profile", default=None, help="expectation profile: a name in fixtures/profiles/ or a .toml file")
+    g.addoption("--profile", default=None,
+                help="expectation profile: a name in fixtures/profiles/, a .toml file, or auto (recognise the "
+                     "product from its answers and use its profile; the default for https:// targets)")
+    g.addoption("--identity-header", action="append", default=[], metavar="NAME[=FORMAT]",
+                help="a header the LB sets with the client's identity (repeatable); FORMAT: "
+                     f"{', '.join(IDENTITY_KINDS)} (default any). The header checks also find them by themselves")
     g.addoption("--tls-version", action="append", choices=TLS_VERSIONS, default=None,
                 help="TLS version(s) to test (default: 1.2 and 1.3)")
     g.addoption("--probe-timeout", type=float, default=5.0,
@@ -162,13 +175,15 @@ class RunState:
                 server_name=opt.server_name, server_ca=opt.server_ca, client_ca_cert=opt.client_ca_cert,
                 client_ca_key=opt.client_ca_key, client_cert=opt.client_cert, client_key=opt.client_key,
                 revoked_cert=opt.revoked_cert, revoked_key=opt.revoked_key, kit=kit,
-                alt_server_name=opt.alt_server_name, echo_backend=opt.echo_backend)
+                alt_server_name=opt.alt_server_name, echo_backend=opt.echo_backend,
+                identity_headers=tuple(parse_identity_header(h) for h in opt.identity_header))
             self.targets = [validate_spec(t) for t in (opt.target or ["reference"])]
             if kit is not None and "reference" in self.targets:
                 raise UsageError("--kit needs --target local:<lb> (provisioned with the kit) or --target https://...; "
                                  "the reference target uses its own PKI")
-            # No --profile: each target uses its own (local:caddy -> caddy.toml), else default.
-            self.profile = load_profile(opt.profile) if opt.profile else None
+            # No --profile (or auto): each target uses its own (local:caddy -> caddy.toml); an
+            # https:// target's product is recognised from its answers (default if unrecognised).
+            self.profile = load_profile(opt.profile) if opt.profile and opt.profile != "auto" else None
             for spec in self.targets:
                 if spec.startswith("https:"):
                     external_target(spec, self.options, "default")  # reads and checks the files now
@@ -225,6 +240,7 @@ class RunState:
                 t = st.target
                 info.update(kind=t.kind, endpoint=f"{t.endpoint.host}:{t.endpoint.port}", server_name=t.server_name,
                             description=t.description, can_mint=t.can_mint, profile=st.profile.name, **t.extra,
+                            **({"product": st.detection.to_dict()} if st.detection else {}),
                             ca_names={v: list(b.facts.ca_names) for v, b in st.baselines.items() if b.facts})
             infos.append(info)
         return infos

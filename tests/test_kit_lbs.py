@@ -117,11 +117,20 @@ def test_emitted_config_runs_and_passes_as_an_external_target(lb: str, kits: dic
                     break
                 time.sleep(0.1)
             assert lb_proc.poll() is None, (workdir / "run.log").read_text()[-2000:]
-            run = run_suite(f"--kit={kit}", "--target", f"https://127.0.0.1:{port}", "--profile", lb)
+            # As a user runs it: the product recognised from its answers (--profile auto, the
+            # default for URLs), the header checks reading the echo backend behind it.
+            run = run_suite(f"--kit={kit}", "--target", f"https://127.0.0.1:{port}", "--profile", "auto",
+                            "--echo-backend")
             assert run.exit_code == 0, run.output[-3000:]
             assert "accept.valid-direct" in run.verdicts("pass") and "reject.no-cert" in run.verdicts("pass")
             if lb in CRL_CAPABLE:
                 assert "reject.revoked" in run.verdicts("pass")
+            product = run.report["targets"][0]["product"]
+            expected = {"haproxy": None}.get(lb, lb)  # HAProxy names itself nowhere: default, and it says so
+            assert product["product"] == expected and product["profile"] == (lb if expected else "default"), product
+            assert product["source"] == ("detected" if expected else "not recognised") and product["why"]
+            assert f"profile `{product['profile']}`" in (run.reports / "summary.md").read_text()
+            assert "headers.forwarded-identity" in run.verdicts("pass")  # found, not declared
         finally:
             local._stop(lb_proc)
             log.close()

@@ -9,8 +9,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from mtlsgate.checks.canames import name_of
-from mtlsgate.checks.headercheck import SPOOF_MARK, cert_der, matches, spoof_batches
+from mtlsgate.checks.headercheck import SPOOF_MARK, spoof_batches
 from mtlsgate.checks.headers import CLIENT_CERT_HEADERS
+from mtlsgate.checks.identity import cert_der, matches
 from mtlsgate.errors import UsageError
 from mtlsgate.judge.profiles import load
 from mtlsgate.targets.reference import parse_sni
@@ -51,9 +52,20 @@ def test_ca_names_use_the_form_preflight_reports(lab):
     assert name_of(lab.client_root.cert) == "O=mtlsgate,CN=mtlsgate lab client root CA"
 
 
+def test_spoof_batches_add_the_lbs_own_names_once():
+    sent = {n for batch in spoof_batches(("X-Client-Subject", "x-ssl-client-dn")) for n, _ in batch}
+    assert {"X-Client-Subject", "X_Client_Subject", "X.Client.Subject", "x-client-subject"} <= sent
+    assert "x_ssl_client_dn" not in sent  # already in the catalogue as X-SSL-Client-DN
+
+
 def test_profile_keys_for_the_new_checks_are_validated(tmp_path):
-    assert load("nginx").identity_headers["X-SSL-Client-Verify"] == "verify"
+    assert not load("nginx").identity_headers  # product profiles hold product behaviour only
     assert load("default").ca_names == "exact"
+    assert load("default").unowned_identity_headers == "warn" and load("strict").unowned_identity_headers == "fail"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('extends = "default"\nunowned_identity_headers = "ignore"\n')
+    with pytest.raises(UsageError, match="unowned_identity_headers"):
+        load(str(bad))
     bad = tmp_path / "bad.toml"
     bad.write_text('extends = "default"\nca_names = "maybe"\n')
     with pytest.raises(UsageError, match="ca_names"):
@@ -62,8 +74,8 @@ def test_profile_keys_for_the_new_checks_are_validated(tmp_path):
     with pytest.raises(UsageError, match="identity_headers"):
         load(str(bad))
     ok = tmp_path / "ok.toml"
-    ok.write_text('extends = "nginx"\nca_names = "exact-or-none"\n')
-    assert load(str(ok)).ca_names == "exact-or-none" and load(str(ok)).identity_headers
+    ok.write_text('extends = "nginx"\nca_names = "exact-or-none"\n[identity_headers]\n"X-Client-DN" = "subject-dn"\n')
+    assert load(str(ok)).ca_names == "exact-or-none" and load(str(ok)).identity_headers == {"X-Client-DN": "subject-dn"}
 
 
 def _client_hello(name: bytes | None) -> bytes:

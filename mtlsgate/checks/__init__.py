@@ -39,21 +39,31 @@ from .headercheck import (
     BATCH,
     SPOOF_MARK,
     VALUE_LIMIT,
-    cert_der,
+    declared_headers,
     forwarded_identity,
     identity_seen,
-    matches,
+    lb_sets,
     spoof_batches,
     spoof_with_cert,
     spoof_without_cert,
     verify_distinguishes_none,
 )
 from .headers import CLIENT_CERT_HEADERS, aliases, is_client_cert_header, normalise
+from .identity import DISCOVERABLE, KINDS, VERIFY_OK, cert_der, discover, matches, name_pairs, parse_dn, recognise
 from .possession import WRONG_KEY_SLOT, forged_handshake, no_proof_of_possession
 from .registry import PROBE_CHECKS
 from .resume import MAX_HEAD, Exchange, exchange, parse_echo, resumption_cross_host
 
 __all__ = [
+    "KINDS",
+    "DISCOVERABLE",
+    "VERIFY_OK",
+    "name_pairs",
+    "parse_dn",
+    "recognise",
+    "discover",
+    "declared_headers",
+    "lb_sets",
     "CLIENT_CERT_HEADERS",
     "normalise",
     "is_client_cert_header",

@@ -8,7 +8,7 @@ May import: every layer below (:mod:`mtlsgate.report` and down).
 
 from __future__ import annotations
 
-from .lifecycle import Targets, TargetState, VersionBaseline
+from .lifecycle import DETECT_HOST, Targets, TargetState, VersionBaseline
 from .records import MODE_CHECK, CheckRecord, certificate_summary, describe_check
 from .runner import Gate
 
@@ -20,5 +20,6 @@ __all__ = [
     "Targets",
     "TargetState",
     "VersionBaseline",
+    "DETECT_HOST",
     "Gate",
 ]

@@ -4,7 +4,8 @@ A check may only be judged against a target that is known to be testable: reacha
 asking for and requiring a client certificate, and admitting a valid client. This module
 owns that knowledge and the target's life — :class:`Targets` opens each target once,
 preflights it (what a valid client and a client without a certificate get, per TLS
-version), trips the circuit breaker when a target stops answering mid-run, keeps the run
+version), recognises the product from those answers (``--profile auto``) and chooses the
+profile, trips the circuit breaker when a target stops answering mid-run, keeps the run
 inside ``--max-duration``, and stops every target it started. Running and recording checks
 is :mod:`mtlsgate.gate.runner`'s job.
 """
@@ -13,13 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..checks import Materials, catalogue
 from ..errors import UntestableTarget
-from ..judge import Profile, load_profile, observe
+from ..judge import Detection, Profile, available_profiles, detect, load_profile, observe, with_product
 from ..pki import Credential, KeyPool, key_description, signature_hash_name
 from ..targets import ReferencePolicy, Target, TargetOptions, open_target
 from ..wire import (
@@ -34,6 +35,9 @@ from ..wire import (
     describe,
     inspect_handshake,
 )
+
+#: The Host of the product-recognition probe: no target serves it (RFC 6761 ``.invalid``).
+DETECT_HOST = "mtlsgate-detect.invalid"
 
 
 @dataclass
@@ -59,6 +63,7 @@ class TargetState:
     baseline_dicts: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by TLS version
     #: What each valid sibling got, by (TLS version, sibling id): probed once per target and version.
     siblings: dict[tuple[str, str], Outcome] = field(default_factory=dict)
+    detection: Detection | None = None  # the product behind the target and the profile that means
 
 
 class Targets:
@@ -91,14 +96,52 @@ class Targets:
         target = self._stack.enter_context(open_target(
             spec, self.options, pool=self.pool, workdir=workdir,
             profile=self.profile.name if self.profile else None, reference_policy=self.reference_policy))
-        profile = self.profile or load_profile(target.profile)
+        auto = self.profile is None and target.profile == "auto"
+        profile = self.profile or load_profile("default" if auto else target.profile)
         materials = Materials(pool=self.pool, client_ca=target.client_ca, identity=target.identity,
                               revoked=target.revoked, server_ca_key=target.server_ca_key,
                               max_intermediates=profile.max_intermediates)
         state = TargetState(target, Prober(workdir, target.server_ca, retries=self.retries), materials, profile)
         self.states[spec] = state
         self._preflight(state)
+        self._choose_profile(state, auto)
         return state
+
+    def _choose_profile(self, state: TargetState, auto: bool) -> None:
+        """The product's behaviour: its profile under ``auto``, its ``unsupported`` merged into the user's.
+
+        A local target's product is known (its LB); an external one is recognised from what
+        preflight saw (:func:`mtlsgate.judge.detect`), plus two probes: a self-signed client
+        (older Go answers bad_certificate, OpenSSL unknown_ca) and a valid client asking for
+        a Host the target does not serve (the LB answers by itself: its Server header, its page).
+        """
+        target = state.target
+        if target.product is not None:
+            name = target.product if target.product in available_profiles() else "default"
+            state.detection = Detection(target.product, name, "known",
+                                        f"the suite started it ({target.description or target.name})")
+        else:
+            bad = other = None
+            version = next((v for v, b in state.baselines.items() if not b.unsupported), None)
+            if version is not None and not self.out_of_time(4):
+                transport = self.transport(state, version)
+                bad = state.prober.probe(target.endpoint, self.credential(state, "reject.self-signed"), transport)
+                valid = self.credential(state, "accept.valid-direct") if state.materials.has("identity") else None
+                if valid is not None:
+                    other = state.prober.probe(target.endpoint, valid, replace(transport, host_header=DETECT_HOST))
+            state.detection = detect(no_cert=[b.none for b in state.baselines.values() if not b.unsupported],
+                                     valid=[b.valid for b in state.baselines.values() if not b.unsupported],
+                                     bad_cert=[bad], other_host=[other], available=available_profiles())
+        product = load_profile(state.detection.profile)
+        if auto:
+            chosen = product
+        elif self.profile is not None:
+            chosen = with_product(self.profile, product)
+        else:
+            return  # the target's own profile (local: its LB's; reference: reference)
+        if chosen.max_intermediates != state.profile.max_intermediates:
+            state.materials = replace(state.materials, max_intermediates=chosen.max_intermediates)
+        state.profile = chosen
 
     def close(self) -> None:
         """Stop every target this run started (local LBs by pid, the reference's threads)."""
@@ -202,4 +245,4 @@ def _protocol_refused(outcome: Outcome) -> bool:
     return isinstance(outcome, RejectedTLS) and outcome.alert == "protocol_version"
 
 
-__all__ = ["Targets", "TargetState", "VersionBaseline"]
+__all__ = ["Targets", "TargetState", "VersionBaseline", "DETECT_HOST"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,17 @@ from ..errors import UsageError
 SIGNALS = ("tls-alert", "eof", "http-4xx", "misdirected")
 POLICY_VALUES = ("fail", "warn")
 _KEYS = {"name", "description", "extends", "rejection_signals", "max_intermediates", "policy", "unsupported",
-         "ca_names", "identity_headers"}
+         "ca_names", "identity_headers", "unowned_identity_headers"}
 #: trust.ca-names: "exact" (the advertised CA names are the configured client CAs) or
 #: "exact-or-none" (a listener may also advertise no names at all, e.g. nginx ssl_trusted_certificate).
 CA_NAMES_VALUES = ("exact", "exact-or-none")
 #: What an identity header forwarded to the backend carries, for headers.forwarded-identity.
+#: ``any``: the header must carry one of the others (``--identity-header NAME`` without a format).
 IDENTITY_KINDS = ("verify", "subject-dn", "issuer-dn", "serial-hex", "serial-decimal", "sha1", "sha256", "cert",
-                  "subject-cn")
+                  "cert-info", "subject-cn", "any")
+#: headers.spoof-*: what a forged identity-looking header that the LB neither sets nor strips is
+#: ("warn": reported, the backend must not read it; "fail": every such name must be stripped).
+UNOWNED_VALUES = ("warn", "fail")
 
 
 def fixtures_dir() -> Path:
@@ -45,11 +49,26 @@ class Profile:
     unsupported: Mapping[str, str] = field(default_factory=dict)
     ca_names: str = "exact"
     identity_headers: Mapping[str, str] = field(default_factory=dict)  # header name -> IDENTITY_KINDS
+    unowned_identity_headers: str = "warn"  # UNOWNED_VALUES
     source: str = ""
 
     def policy_for(self, check_id: str) -> str:
         """``fail`` (the default for every check) or ``warn``."""
         return self.policy.get(check_id, "fail")
+
+
+def with_product(site: Profile, product: Profile) -> Profile:
+    """``site`` (the user's expectations) plus what ``product`` cannot enforce (its ``unsupported``).
+
+    Product behaviour holds for every listener of the product, whatever the site expects:
+    with ``--profile default`` a Caddy listener still cannot check a CRL.
+    """
+    if site.name == product.name or not product.unsupported:
+        return site
+    unsupported = {**product.unsupported, **site.unsupported}
+    return replace(site, unsupported=unsupported,
+                   description=f"{site.description} Product behaviour from {product.name}: "
+                               f"{', '.join(sorted(product.unsupported))} not supported.")
 
 
 def available() -> list[str]:
@@ -109,6 +128,9 @@ def _load(name_or_file: str, seen: tuple[str, ...]) -> Profile:
         if kind not in IDENTITY_KINDS:
             raise UsageError(f"profile {path}: identity_headers.{header} must be one of {', '.join(IDENTITY_KINDS)}")
         identity[header] = kind
+    unowned = _expect(data, "unowned_identity_headers", str, path, base.unowned_identity_headers)
+    if unowned not in UNOWNED_VALUES:
+        raise UsageError(f"profile {path}: unowned_identity_headers must be one of {', '.join(UNOWNED_VALUES)}")
     return Profile(
         name=_expect(data, "name", str, path, path.stem),
         description=_expect(data, "description", str, path, base.description),
@@ -118,6 +140,7 @@ def _load(name_or_file: str, seen: tuple[str, ...]) -> Profile:
         unsupported=unsupported,
         ca_names=ca_names,
         identity_headers=identity,
+        unowned_identity_headers=unowned,
         source=str(path),
     )
 
@@ -129,4 +152,4 @@ def _expect(data: dict[str, Any], key: str, kind: type, path: Path, default: Any
     return value
 
 
-__all__ = ["SIGNALS", "POLICY_VALUES", "CA_NAMES_VALUES", "IDENTITY_KINDS", "fixtures_dir", "Profile", "available", "load"]
+__all__ = ["SIGNALS", "POLICY_VALUES", "CA_NAMES_VALUES", "IDENTITY_KINDS", "UNOWNED_VALUES", "fixtures_dir", "Profile", "available", "load", "with_product"]

@@ -194,6 +194,12 @@ def _cell(r: dict[str, Any] | None) -> str:
             f"<summary>{_e(v.upper())}{ms}</summary>{_evidence(r)}</details></td>")
 
 
+def _product_line(product: dict[str, Any]) -> str:
+    """What the suite took the target for, and why (``--profile auto``)."""
+    name = product.get("product") or "product not recognised"
+    return f"{name} ({product.get('source')}: {product.get('why')}) -> profile {product.get('profile')}"
+
+
 def _header(records: list[dict[str, Any]], info: RunInfo) -> str:
     status = run_status(records, info)
     tally = counts(records)
@@ -203,6 +209,9 @@ def _header(records: list[dict[str, Any]], info: RunInfo) -> str:
         bits = [t.get("kind"), t.get("endpoint"), t.get("version") and f"version {t['version']}",
                 t.get("variant") and f"variant {t['variant']}"]
         extra = ", ".join(str(b) for b in bits if b)
+        product = t.get("product")
+        if product:
+            extra += (", " if extra else "") + _product_line(product)
         targets.append(f"<b>{_e(t['name'])}</b>" + (f" ({_e(extra)})" if extra else ""))
     meta = [
         ("Targets", "; ".join(targets) or "(none)"),

@@ -30,6 +30,11 @@ def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
         + " · ".join(f"{n} {v}" for v, n in tally.items() if n),
         "",
     ]
+    products = [(t["name"], t["product"]) for t in info.targets if t.get("product")]
+    if products:
+        lines += [f"- {name}: {_md(p.get('product') or 'product not recognised')} ({p.get('source')}: "
+                  f"{_md(p.get('why') or '')}) → profile `{p.get('profile')}`" for name, p in products]
+        lines.append("")
     if info.aborted:
         lines += [f"**The run was stopped:** {info.aborted}", ""]
     if info.interrupted:

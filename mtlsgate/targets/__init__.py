@@ -40,7 +40,16 @@ from .reference import (
     RunningReference,
     run_reference,
 )
-from .select import TargetOptions, external_target, lab_target, open_target, parse_url, validate_spec
+from .select import (
+    REFERENCE_IDENTITY_HEADERS,
+    TargetOptions,
+    external_target,
+    lab_target,
+    open_target,
+    parse_identity_header,
+    parse_url,
+    validate_spec,
+)
 
 __all__ = [
     "LAB_SERVER_NAME",
@@ -77,6 +86,8 @@ __all__ = [
     "run_local",
     "in_ci",
     "TargetOptions",
+    "parse_identity_header",
+    "REFERENCE_IDENTITY_HEADERS",
     "open_target",
     "validate_spec",
     "parse_url",

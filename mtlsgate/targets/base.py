@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,11 @@ class Target:
     server_ca_key: Credential | None = None  # the CA that issued the server certificate, with key
     alt_server_name: str | None = None
     echo_backend: bool = False
-    profile: str = "default"  # the profile used when the user names none
+    profile: str = "default"  # the profile used when the user names none ("auto": recognise the product)
+    #: Identity headers the target is known to set (a local template's variants.toml,
+    #: --identity-header): name -> judge.IDENTITY_KINDS; the header checks also find them.
+    identity_headers: Mapping[str, str] = field(default_factory=dict)
+    product: str | None = None  # the product, where the suite knows it (a local target's LB)
     log_path: Path | None = None
     description: str = ""
     extra: dict[str, str] = field(default_factory=dict)

@@ -19,6 +19,9 @@ deliberately misconfigured mutants)::
     description = "..."
     fails = ["reject.no-cert"]            # check ids this variant should make FAIL
     suite_crls = false                     # optional: the CRL file lacks the `mtlsgate crls` bundle
+
+    [identity_headers]                     # top level: what the templates forward (name = format)
+    "X-SSL-Client-DN" = "subject-dn"       # a variant may override it with its own identity_headers
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..judge import fixtures_dir
+from ..judge import IDENTITY_KINDS, fixtures_dir
 
 __all__ = [
     "LBS",
@@ -256,17 +259,32 @@ def lb_version(lb: str) -> str:
 
 
 def variants(lb: str) -> dict[str, dict]:
-    """The parsed ``fixtures/targets/<lb>/variants.toml``: variant name -> entry."""
+    """The parsed ``fixtures/targets/<lb>/variants.toml``: variant name -> entry.
+
+    The top-level ``[identity_headers]`` table (header name = what it carries, one of
+    :data:`mtlsgate.judge.IDENTITY_KINDS`) says which identity headers the templates set;
+    a variant may replace it with its own ``identity_headers``. Each entry gets the
+    resolved table under ``identity_headers``.
+    """
     _check_lb(lb)
     path = FIXTURES_DIR / lb / "variants.toml"
     with path.open("rb") as fh:
         data = tomllib.load(fh)
+    shared = _identity_table(data.pop("identity_headers", {}), path, "identity_headers")
     for name, entry in data.items():
         if not isinstance(entry, dict) or not entry.get("files"):
             raise ValueError(f"{path}: variant {name!r} has no 'files'")
         entry.setdefault("description", "")
         entry.setdefault("fails", [])
+        own = entry.get("identity_headers")
+        entry["identity_headers"] = shared if own is None else _identity_table(own, path, f"{name}.identity_headers")
     return data
+
+
+def _identity_table(table: object, path: Path, where: str) -> dict[str, str]:
+    if not isinstance(table, dict) or not all(isinstance(k, str) and v in IDENTITY_KINDS for k, v in table.items()):
+        raise ValueError(f"{path}: {where} must map header names to one of {', '.join(IDENTITY_KINDS)}")
+    return dict(table)
 
 
 # --------------------------------------------------------------------------- rendering

@@ -7,14 +7,16 @@ also when the run fails or is interrupted.
 from __future__ import annotations
 
 import contextlib
+import re
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cryptography import x509
 
 from ..errors import UsageError
+from ..judge import IDENTITY_KINDS
 from ..kit import Kit
 from ..pki import KeyPool, load_ca_credential, load_credential
 from ..wire import Endpoint
@@ -22,6 +24,10 @@ from .base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabPKI, Target
 from .reference import ReferencePolicy, run_reference
 
 LOCAL_PREFIX = "local:"
+#: What the reference target forwards (mtlsgate/targets/reference.py).
+REFERENCE_IDENTITY_HEADERS = {"X-SSL-Client-Verify": "verify", "X-SSL-Client-S-DN": "subject-dn",
+                              "X-SSL-Client-I-DN": "issuer-dn", "X-SSL-Client-Serial": "serial-hex",
+                              "X-SSL-Client-Fingerprint": "sha256"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,22 @@ class TargetOptions:
     alt_server_name: str | None = None
     echo_backend: bool = False
     kit: Kit | None = None  # --kit: trust material from a kit; explicit options above win
+    #: --identity-header NAME[=FORMAT]: headers the user says the LB sets (name, kind; "any" without a format)
+    identity_headers: tuple[tuple[str, str], ...] = ()
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def parse_identity_header(text: str) -> tuple[str, str]:
+    """``--identity-header NAME[=FORMAT]`` -> (name, kind); FORMAT one of judge.IDENTITY_KINDS, default ``any``."""
+    name, sep, kind = text.partition("=")
+    name, kind = name.strip(), (kind.strip() if sep else "any")
+    if not _TOKEN.match(name):
+        raise UsageError(f"--identity-header {text}: {name!r} is not a header name")
+    if kind not in IDENTITY_KINDS:
+        raise UsageError(f"--identity-header {text}: format must be one of {', '.join(IDENTITY_KINDS)}")
+    return name, kind
 
 
 def validate_spec(spec: str) -> str:
@@ -115,6 +137,7 @@ def external_target(spec: str, options: TargetOptions, profile: str) -> Target:
         alt_server_name=options.alt_server_name,
         echo_backend=options.echo_backend,
         profile=profile,
+        identity_headers=dict(options.identity_headers),
         description=f"external endpoint {endpoint.host}:{endpoint.port}"
                     + (f", kit {kit.directory} ({kit.manifest.profile})" if kit else ""),
     )
@@ -128,18 +151,22 @@ def open_target(spec: str, options: TargetOptions, *, pool: KeyPool, workdir: Pa
         pki = LabPKI.create(pool)
         files = pki.write(workdir / "reference-pki")
         with run_reference(pki, workdir, reference_policy or ReferencePolicy()) as ref:
-            yield lab_target("reference", "reference", Endpoint(ref.host, ref.port), pki, files.server_ca,
-                             profile=profile or "reference",
-                             description="embedded reference target (strict mTLS proxy, pure Python)")
+            target = lab_target("reference", "reference", Endpoint(ref.host, ref.port), pki, files.server_ca,
+                                profile=profile or "reference",
+                                description="embedded reference target (strict mTLS proxy, pure Python)")
+            yield replace(target, identity_headers={**REFERENCE_IDENTITY_HEADERS, **dict(options.identity_headers)},
+                          product="reference")
         return
     if spec.startswith(LOCAL_PREFIX):
         from .provision import run_local  # local LBs pull in subprocess management only when asked
 
         with run_local(spec[len(LOCAL_PREFIX):], pool=pool, workdir=workdir, profile=profile,
                        kit=options.kit) as target:
+            if options.identity_headers:
+                target = replace(target, identity_headers={**target.identity_headers, **dict(options.identity_headers)})
             yield target
         return
-    yield external_target(spec, options, profile or "default")
+    yield external_target(spec, options, profile or "auto")
 
 
 def lab_target(name: str, kind: str, endpoint: Endpoint, pki: LabPKI, server_ca: Path, *, profile: str,
@@ -164,4 +191,4 @@ def lab_target(name: str, kind: str, endpoint: Endpoint, pki: LabPKI, server_ca:
     )
 
 
-__all__ = ["TargetOptions", "open_target", "validate_spec", "parse_url", "lab_target", "external_target"]
+__all__ = ["TargetOptions", "parse_identity_header", "REFERENCE_IDENTITY_HEADERS", "open_target", "validate_spec", "parse_url", "lab_target", "external_target"]

@@ -38,6 +38,7 @@ class Evidence:
     #: What the server's CertificateRequest allowed for certificate signatures
     #: (signature_algorithms_cert, else signature_algorithms); None: no request seen.
     certificate_request_sigalgs: tuple[str, ...] | None = None
+    server: str | None = None  # the answer's Server header, if any (--profile auto recognises products by it)
 
 
 @dataclass(frozen=True)

@@ -402,6 +402,7 @@ def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> 
                     requests=n + 1,
                     detail=f"connections used: {len(set(streams))}" if n else "",
                     **_wire_facts(True),  # type: ignore[arg-type]
+                    server=response.headers.get("server"),
                 )
                 last = classify_response(response.status_code, body, evidence)
                 if not isinstance(last, Accepted):
