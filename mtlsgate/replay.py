@@ -35,7 +35,7 @@ def setup(parser: argparse.ArgumentParser) -> Runner:
     parser.add_argument("--client-ca-key", type=Path, default=None)
     parser.add_argument("--client-cert", type=Path, default=None)
     parser.add_argument("--client-key", type=Path, default=None)
-    parser.add_argument("--profile", default=None, help="expectation profile (default: the target's own)")
+    parser.add_argument("--profile", default=None, help="expectation profile (default, or auto: the target's own or its recognised product's)")
     parser.add_argument("--tls-version", action="append", choices=TLS_VERSIONS, default=None,
                         help="TLS version(s) (default: the reproducer's)")
     parser.add_argument("--reference-mutant", default=None, choices=sorted(MUTANTS))
@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
                             client_ca_cert=args.client_ca_cert, client_ca_key=args.client_ca_key,
                             client_cert=args.client_cert, client_key=args.client_key)
     workdir = Path(tempfile.mkdtemp(prefix="mtlsgate-replay-"))
-    gate = Gate(target_specs=[spec], options=options, profile=load_profile(args.profile) if args.profile else None,
+    named = args.profile if args.profile and args.profile != "auto" else None  # auto: recognise the product again
+    gate = Gate(target_specs=[spec], options=options, profile=load_profile(named) if named else None,
                 workdir=workdir, pool=KeyPool(), tls_versions=versions, probe_timeout=args.probe_timeout,
                 reference_policy=MUTANTS[args.reference_mutant] if args.reference_mutant else None)
     try:

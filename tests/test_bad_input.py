@@ -72,6 +72,9 @@ CASES = {
     "probe timeout inf": (["--probe-timeout", "inf"], "--probe-timeout inf: expected seconds"),
     "max duration nan": (["--max-duration", "nan"], "--max-duration nan: expected seconds"),
     "retries out of range": (["--probe-retries", "50"], "--probe-retries 50: expected 0 to 5"),
+    "identity header format": (["--identity-header", "X-Client-DN=colour"],
+                               "--identity-header X-Client-DN=colour: format must be one of"),
+    "identity header name": (["--identity-header", "X Client=cert"], "--identity-header X Client=cert: 'X Client' is not"),
 }
 
 

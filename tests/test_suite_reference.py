@@ -122,10 +122,16 @@ def test_external_flags_with_the_ca_key_run_every_check(run_suite, served_refere
                     str(revoked.key), "--echo-backend", "--alt-server-name", "open.mtlsgate.test")
     assert run.exit_code == 0, run.output
     skipped = {c["id"]: c["reason"] for c in run.report["checks"] if c["verdict"] == "skip"}
-    # The server CA key is not given; the default profile names no identity headers; no HTTP/2.
-    assert set(skipped) == {"reject.server-ca-issued", "headers.forwarded-identity", "bypass.h2-coalescing"}
+    # The server CA key is not given; no HTTP/2.
+    assert set(skipped) == {"reject.server-ca-issued", "bypass.h2-coalescing"}
     assert "server certificate" in skipped["reject.server-ca-issued"]
     assert "trust.ca-names" in run.verdicts("pass") and "headers.spoof-with-cert" in run.verdicts("pass")
+    # Nothing declared: the identity headers the reference forwards are found by their values.
+    forwarded = [c for c in run.report["checks"] if c["id"] == "headers.forwarded-identity"]
+    assert {c["verdict"] for c in forwarded} == {"pass"}
+    assert all("X-SSL-Client-S-DN (subject-dn, found)" in c["reason"] for c in forwarded), forwarded
+    # Nothing names the reference target's product: default, and the report says so.
+    assert run.report["targets"][0]["product"]["source"] == "not recognised"
 
 
 def test_external_flags_with_one_identity_skip_what_needs_the_ca_key(run_suite, served_reference):

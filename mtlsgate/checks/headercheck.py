@@ -174,11 +174,14 @@ def forwarded_identity(ctx: CheckContext) -> Finding:
     if missed is not None:
         return missed
     received_list = tuple(outcome.echoed_headers or ())
-    shown = tuple((k, _short(v)) for k, v in received_list if is_client_cert_header(k)) or seen
     received = {normalise(k): v for k, v in received_list}
     cert = ctx.valid.cert
     discovered = discover(received_list, cert)
     declared = declared_headers(ctx)
+    relevant = {normalise(n) for n in (*discovered, *declared)}
+    # What the report shows: identity-looking names and every name found or declared.
+    shown = tuple((k, _short(v)) for k, v in received_list
+                  if is_client_cert_header(k) or normalise(k) in relevant) or seen
     if not discovered and not declared:
         return combine(ctx, [Attempt("identity headers", SKIP, "the LB forwards no identity of the client certificate "
                                      "to the backend (no header carries its subject, issuer, serial, fingerprint, the "
