@@ -62,9 +62,14 @@ def test_policy_deviation_is_a_warning_in_the_default_profile(run_suite):
     assert run.verdicts("warn") == {"reject.ca-as-leaf"}
 
 
+HANG_BOUND_S = 60
+
+
 def _one_line_and_fast(run, started, needle):
     assert run.exit_code == UNTESTABLE_TARGET, run.output
-    assert time.monotonic() - started < 10
+    # A bound against hangs (60 probe timeouts would be minutes), not a speed target: under CI
+    # load pytest's own start-up alone has taken over 10 s. Speed is benchmarks/' business.
+    assert time.monotonic() - started < HANG_BOUND_S
     lines = [line for line in run.output.splitlines() if line.startswith("mtlsgate:")]
     assert len(lines) == 1 and needle in lines[0], run.output
     assert run.report["aborted"] and not run.report["checks"]
