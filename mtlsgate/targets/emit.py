@@ -24,7 +24,7 @@ START_COMMANDS = {
     "hitch": "{bin} --config={conf}",
     "lighttpd": "{bin} -D -f {conf}",
     "trafficserver": "{bin} --run-root={conf}",
-    "squid": "{bin} -N -f {conf}",
+    "squid": "{bin} -N -d 1 -f {conf}",
 }
 _DEFAULT_BINARIES = {"nginx": "nginx", "haproxy": "haproxy", "apache": "apache2", "caddy": "caddy", "traefik": "traefik",
                      "stunnel": "stunnel4", "hitch": "hitch", "lighttpd": "lighttpd", "trafficserver": "traffic_server",

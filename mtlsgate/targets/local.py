@@ -57,7 +57,7 @@ __all__ = [
     "run_lb",
 ]
 
-LBS: tuple[str, ...] = ("nginx", "haproxy", "apache", "caddy", "traefik", "stunnel", "lighttpd", "hitch")
+LBS: tuple[str, ...] = ("nginx", "haproxy", "apache", "caddy", "traefik", "stunnel", "lighttpd", "hitch", "squid")
 
 #: Every key a template may use (``${key}``).
 TEMPLATE_KEYS: tuple[str, ...] = (
@@ -424,7 +424,7 @@ def _command(lb: str, binary: str, conf: Path, workdir: Path) -> list[str]:
     if lb == "trafficserver":
         return [binary, f"--run-root={conf}"]  # a runroot.yaml: every ATS directory under the workdir
     if lb == "squid":
-        return [binary, "-N", "-f", str(conf)]
+        return [binary, "-N", "-d", "1", "-f", str(conf)]  # -d 1: the cache log goes to stderr
     raise AssertionError(lb)
 
 
