@@ -40,15 +40,16 @@ LATER_ISSUE = re.compile(r"^(trust\.ca-names|headers\.[a-z-]+|bypass\.[a-z-]+)$"
 #: The one skip a local target may produce: a certificate the client library would not send.
 NOT_SENT = "not tested: the target answered certificate_required"
 #: Other skips a correct configuration may produce: a product that offers no HTTP/2 has no
-#: connection to coalesce, and one that forwards bytes (stunnel, hitch) has no identity headers.
+#: connection to coalesce, and one that cannot set identity headers has none to find (byte
+#: tunnels: stunnel, hitch; Traffic Server 9.2: no client-certificate variables).
 NO_H2 = ("bypass.h2-coalescing", "the target does not offer HTTP/2")
-BYTE_TUNNELS = frozenset({"stunnel", "hitch"})
+NO_IDENTITY_HEADERS = frozenset({"stunnel", "hitch", "trafficserver"})
 
 
 def allowed_skip(lb: str, check: dict) -> bool:
     reason = check["reason"]
     return (reason.startswith(NOT_SENT) or (check["id"] == NO_H2[0] and NO_H2[1] in reason)
-            or (check["id"] == "headers.forwarded-identity" and lb in BYTE_TUNNELS))
+            or (check["id"] == "headers.forwarded-identity" and lb in NO_IDENTITY_HEADERS))
 
 
 class NotYetCheckable(UserWarning):

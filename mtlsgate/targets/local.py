@@ -57,7 +57,7 @@ __all__ = [
     "run_lb",
 ]
 
-LBS: tuple[str, ...] = ("nginx", "haproxy", "apache", "caddy", "traefik", "stunnel", "lighttpd", "hitch", "squid")
+LBS: tuple[str, ...] = ("nginx", "haproxy", "apache", "caddy", "traefik", "stunnel", "lighttpd", "hitch", "squid", "trafficserver")
 
 #: Every key a template may use (``${key}``).
 TEMPLATE_KEYS: tuple[str, ...] = (
