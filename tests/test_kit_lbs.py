@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_lb_mutants import allowed_skip
+from test_lb_mutants import _own_names_only_marks, allowed_skip, raise_if_own_names_only
 
 from mtlsgate.errors import UNTESTABLE_TARGET
 from mtlsgate.targets import local
@@ -58,10 +58,11 @@ def kits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
-@pytest.mark.parametrize("lb", LBS)
+@pytest.mark.parametrize("lb", [_own_names_only_marks(lb) for lb in LBS])
 def test_modern_kit_passes_on_each_local_lb(lb: str, kits: dict[str, Path], run_suite) -> None:  # type: ignore[no-untyped-def]
     _skip_if_missing(lb)
     run = run_suite(f"--kit={kits['modern']}", "--target", f"local:{lb}")
+    raise_if_own_names_only(lb, run.report)
     assert run.exit_code == 0, run.output[-3000:]
     report = run.report
     assert report["targets"][0]["description"].endswith("kit " + str(kits["modern"].resolve()) + " (modern)")

@@ -16,12 +16,14 @@ variant whose mistake only such a check can see is a strict xfail naming that ch
 from __future__ import annotations
 
 import re
+import tomllib
 import warnings
 from pathlib import Path
 
 import pytest
 
 from mtlsgate.checks import catalogue, registry
+from mtlsgate.checks.headers import normalise
 from mtlsgate.errors import UNTESTABLE_TARGET
 from mtlsgate.gate.runner import FUZZ_CHECK, MODE_CHECK
 from mtlsgate.judge.profiles import load as load_profile
@@ -50,6 +52,35 @@ def allowed_skip(lb: str, check: dict) -> bool:
     reason = check["reason"]
     return (reason.startswith(NOT_SENT) or (check["id"] == NO_H2[0] and NO_H2[1] in reason)
             or (check["id"] == "headers.forwarded-identity" and lb in NO_IDENTITY_HEADERS))
+
+
+#: Templates that set and strip only their own identity headers (issue 15), while the spoof
+#: checks still judge every catalogue name: strict xfails until the header checks judge the
+#: names a template declares (issue 11); they then XPASS and this set must go.
+OWN_NAMES_ONLY = frozenset({"lighttpd", "squid"})
+
+
+class OwnNamesOnly(AssertionError):
+    """The only failure: forged copies of catalogue names the template neither sets nor strips."""
+
+
+def raise_if_own_names_only(lb: str, report: dict) -> None:
+    """Raise :class:`OwnNamesOnly` if that is all that failed; a leak of a name the template sets is a real failure."""
+    failed = [c for c in report["checks"] if c["verdict"] == "fail"]
+    if lb not in OWN_NAMES_ONLY or not failed or {c["id"] for c in failed} != {"headers.spoof-with-cert"}:
+        return
+    with (local.FIXTURES_DIR / lb / "variants.toml").open("rb") as fh:
+        own = {normalise(name) for name in tomllib.load(fh).get("identity_headers", {})}
+    leaked = {normalise(k) for c in failed for k, v in c["backend_headers"] or () if "mtlsgate-spoof-" in v}
+    if leaked and not leaked & own:
+        raise OwnNamesOnly(f"{lb}: forged copies of names it does not set reached the backend: {sorted(leaked)}")
+
+
+def _own_names_only_marks(lb: str):  # type: ignore[no-untyped-def]
+    if lb not in OWN_NAMES_ONLY:
+        return lb
+    return pytest.param(lb, marks=pytest.mark.xfail(strict=True, raises=OwnNamesOnly, reason=(
+        "sets and strips only its own identity headers; headers.spoof-with-cert still judges every catalogue name (issue 11)")))
 
 
 class NotYetCheckable(UserWarning):
@@ -93,10 +124,11 @@ def _mutants() -> list:
     return params
 
 
-@pytest.mark.parametrize("lb", LBS)
+@pytest.mark.parametrize("lb", [_own_names_only_marks(lb) for lb in LBS])
 def test_correct_configuration_passes_over_tls12_and_tls13(run_suite, lb):
     require_lb(lb)
     run = run_suite("--target", f"local:{lb}")
+    raise_if_own_names_only(lb, run.report)
     assert run.exit_code == 0, run.output[-3000:]
     report = run.report
     verdicts = {(c["id"], c["tls_version"]): c["verdict"] for c in report["checks"]}
