@@ -139,7 +139,9 @@ def expected_ca_names(pki: LabPKI) -> list[str]:
                   for c in (pki.client_root, pki.client_intermediate))
 
 
-@pytest.mark.parametrize("lb", LBS)
+# Byte tunnels (stunnel, hitch) are left out: they see no HTTP, so a valid client's own
+# headers and Host reach the backend by design (their profiles say so).
+@pytest.mark.parametrize("lb", [lb for lb in LBS if lb in IDENTITY])
 def test_correct_forwards_identity_strips_spoofs_and_refuses_fronting(lb, lab, lb_files, prober, tmp_path):
     _skip_if_missing(lb)
     with run_lb(lb, lb_files, tmp_path) as running:

@@ -20,8 +20,15 @@ START_COMMANDS = {
     "apache": "{bin} -X -d {dir} -f {conf}",
     "caddy": "{bin} run --config {conf} --adapter caddyfile",
     "traefik": "{bin} --configFile={conf}",
+    "stunnel": "{bin} {conf}",
+    "hitch": "{bin} --config={conf}",
+    "lighttpd": "{bin} -D -f {conf}",
+    "trafficserver": "{bin} --run-root={conf}",
+    "squid": "{bin} -N -d 1 -f {conf}",
 }
-_DEFAULT_BINARIES = {"nginx": "nginx", "haproxy": "haproxy", "apache": "apache2", "caddy": "caddy", "traefik": "traefik"}
+_DEFAULT_BINARIES = {"nginx": "nginx", "haproxy": "haproxy", "apache": "apache2", "caddy": "caddy", "traefik": "traefik",
+                     "stunnel": "stunnel4", "hitch": "hitch", "lighttpd": "lighttpd", "trafficserver": "traffic_server",
+                     "squid": "squid"}
 
 
 @dataclass(frozen=True)

