@@ -31,6 +31,7 @@ from .catalogue import (
     unknown_intermediate,
 )
 from .finding import EXTRA_NEEDS, NO_CERT_ADMITTED, Attempt, CheckContext, Finding, ProbeCheck, alt_name, combine
+from .h3 import TCP_VERSION, h3_parity, h3_sni_case, sni_spellings
 from .headercheck import (
     BATCH,
     SPOOF_MARK,
@@ -50,6 +51,10 @@ from .registry import PROBE_CHECKS
 from .resume import MAX_HEAD, Exchange, exchange, parse_echo, resumption_cross_host
 
 __all__ = [
+    "h3_parity",
+    "h3_sni_case",
+    "sni_spellings",
+    "TCP_VERSION",
     "CLIENT_CERT_HEADERS",
     "normalise",
     "is_client_cert_header",

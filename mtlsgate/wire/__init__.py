@@ -33,6 +33,7 @@ from .probe import (
     MAX_BODY,
     RETRY_BACKOFF,
     TLS_VERSIONS,
+    TRANSPORTS,
     Endpoint,
     Prober,
     Transport,
@@ -45,6 +46,7 @@ from .probe import (
     run_probe,
     tcp_reachable,
 )
+from .quic import ALERTS, CRYPTO_ERROR_BASE, QUIC, classify_close, crypto_error_alert, run_quic_probe
 
 __all__ = [
     "Evidence",
@@ -60,6 +62,7 @@ __all__ = [
     "to_dict",
     "Deadline",
     "TLS_VERSIONS",
+    "TRANSPORTS",
     "KNOWN_MARKERS",
     "MAX_BODY",
     "ECHO_MARKER",
@@ -76,6 +79,12 @@ __all__ = [
     "classify_error",
     "tcp_reachable",
     "is_ip_address",
+    "QUIC",
+    "CRYPTO_ERROR_BASE",
+    "ALERTS",
+    "crypto_error_alert",
+    "classify_close",
+    "run_quic_probe",
     "HandshakeFacts",
     "inspect_handshake",
     "MAX_REQUEST_BODY",

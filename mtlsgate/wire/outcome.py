@@ -15,7 +15,7 @@ class Evidence:
     """Diagnostics that travel with every outcome into the report."""
 
     tls_version: str | None = None  # negotiated ("TLSv1.3"), or None when no handshake completed
-    requested_version: str | None = None  # what the client forced ("1.2" / "1.3")
+    requested_version: str | None = None  # what the client forced ("1.2" / "1.3" / "quic")
     cipher: str | None = None
     elapsed_ms: float = 0.0
     server_name: str | None = None  # SNI sent (None: no SNI)
@@ -23,6 +23,11 @@ class Evidence:
     detail: str = ""  # the library's own words (exception text), trimmed
     requests: int = 1  # HTTP requests sent on the connection
     retries: int = 0  # transient connection errors retried before this outcome
+    #: Did the client's Certificate message carry a certificate (None: not known, or none was
+    #: requested)? Recorded by the QUIC probe from aioquic's handshake state.
+    certificate_sent: bool | None = None
+    #: The ``Alt-Svc`` header of an HTTP answer over TCP (``h3=":443"`` announces HTTP/3), if any.
+    alt_svc: str | None = None
 
 
 @dataclass(frozen=True)
