@@ -160,7 +160,7 @@ class Gate:
         """A check beyond "present one credential": its function makes the attempts, judge() decides each."""
         base = dict(id=check.id, tls_version=tls_version, target=state.target.name, group=check.group,
                     expected=check.expect, presents=check.presents, profile=state.profile.name)
-        skip = check.transport_skip(tls_version) or self._skip_reason(
+        skip = state.baselines[tls_version].unsupported or check.transport_skip(tls_version) or self._skip_reason(
             state, tls_version, check.missing(state.materials, state.target))
         if skip:
             return CheckRecord(verdict=SKIP, observed="not run", reason=skip, **base)
