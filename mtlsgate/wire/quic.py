@@ -99,7 +99,8 @@ class _Result:
     status: int | None = None
     body: bytearray = field(default_factory=bytearray)
     ended: bool = False
-    close: tuple[int, str, bool] | None = None  # error code, reason, application close?
+    close: tuple[int, str, bool] | None = None  # the server's CONNECTION_CLOSE: code, reason, application close?
+    gave_up: str | None = None  # the client ended the connection itself (idle timeout, a local TLS error)
     icmp: OSError | None = None
     certificate_sent: bool | None = None
     cipher: str | None = None
@@ -110,7 +111,10 @@ def _protocol_class() -> type:
     from aioquic.asyncio.protocol import QuicConnectionProtocol
     from aioquic.h3.connection import H3Connection
     from aioquic.h3.events import DataReceived, HeadersReceived
+    from aioquic.quic.connection import QuicConnectionState
     from aioquic.quic.events import ConnectionTerminated, HandshakeCompleted, StreamDataReceived
+
+    draining = QuicConnectionState.DRAINING
 
     class H3Probe(QuicConnectionProtocol):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -125,8 +129,8 @@ def _protocol_class() -> type:
                 r.handshake_done = True
                 r.alpn = event.alpn_protocol
             elif isinstance(event, ConnectionTerminated):
-                if r.close is None:  # an application close (HTTP/3 codes) carries no frame type
-                    r.close = (event.error_code, event.reason_phrase or "", event.frame_type is None)
+                if r.close is None and r.gave_up is None:  # not the server's close: our own
+                    r.gave_up = f"0x{event.error_code:x} {event.reason_phrase or ''}".strip()
                 self.done.set()
             if not isinstance(event, ConnectionTerminated):
                 for h3_event in self.h3.handle_event(event):
@@ -142,6 +146,17 @@ def _protocol_class() -> type:
                         self.done.set()
             if not isinstance(event, StreamDataReceived):  # H3 owns the streams: no asyncio stream objects
                 super().quic_event_received(event)
+
+        def datagram_received(self, data: bytes | str, addr: Any) -> None:
+            super().datagram_received(data, addr)
+            # The server's CONNECTION_CLOSE puts the connection into draining; aioquic reports
+            # it only after the draining period (and reports its own closes the same way), so
+            # the peer's close is taken here, when it arrives.
+            quic = self._quic
+            if self.result.close is None and quic._state == draining and quic._close_event is not None:
+                event = quic._close_event  # an application close (HTTP/3 codes) carries no frame type
+                self.result.close = (event.error_code, event.reason_phrase or "", event.frame_type is None)
+                self.done.set()
 
         def error_received(self, exc: OSError) -> None:  # ICMP on the connected socket
             if self.result.icmp is None:
@@ -233,7 +248,7 @@ async def _attempt(endpoint: Endpoint, config: Any, transport: Transport, host_h
         suite = getattr(getattr(tls, "key_schedule", None), "cipher_suite", None)
         result.cipher = suite.name if suite is not None else None
         bad_cert = _verify_server(tls, server_ca, check_name)
-        if bad_cert is not None or not result.handshake_done or result.close is not None or result.icmp:
+        if bad_cert is not None or not result.handshake_done or result.close or result.gave_up or result.icmp:
             return result, bad_cert
         stream_id = proto._quic.get_next_available_stream_id()
         headers = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", host_header.encode()),
@@ -308,6 +323,11 @@ def run_quic_probe(endpoint: Endpoint, files: tuple[Path, Path] | None, server_c
                            evidence, transient=not result.handshake_done)
     if result.status is not None and (result.ended or result.close is None):
         return classify_response(result.status, bytes(result.body), evidence)
+    if result.close is None and result.gave_up is not None:
+        if "idle timeout" in result.gave_up.lower():
+            return Unreachable(f"no QUIC answer within {transport.timeout:g}s (idle timeout, {phase}): UDP "
+                               f"{endpoint.port} is silent or the target answers too slowly", evidence)
+        return Unreachable(f"the QUIC client ended the connection ({result.gave_up}, {phase})", evidence)
     if result.close is not None:
         code, reason, application = result.close
         return classify_close(code, reason, evidence, phase=phase, application=application)
