@@ -107,3 +107,24 @@ def test_a_run_without_quic_never_imports_aioquic():
             "print(sorted(m for m in sys.modules if m.startswith('aioquic')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_quic_rows_get_their_own_column_and_match_the_schema():
+    from reportschema import validate_report
+
+    from mtlsgate.gate.records import CheckRecord
+    from mtlsgate.report.html import build_html
+    from mtlsgate.report.jsonfile import build_json
+    from mtlsgate.report.status import RunInfo
+    from mtlsgate.wire.outcome import to_dict
+
+    closed = classify_close(0x12D, "", Evidence(requested_version="quic", certificate_sent=True), phase="after-handshake")
+    records = [CheckRecord(id="reject.expired", tls_version=v, target="local:caddy", group="validity", verdict="pass",
+                           expected="reject", observed="rejected", reason="rejected", presents="an expired leaf",
+                           outcome=to_dict(closed)).to_dict() for v in TRANSPORTS]
+    info = RunInfo(targets=[{"name": "local:caddy"}], profile="caddy", started_at=0, duration_s=1.0)
+    page = build_html(records, info)
+    assert "<th>TLS 1.2</th><th>TLS 1.3</th><th>QUIC</th>" in page
+    report = validate_report(build_json(records, info))
+    row = next(c for c in report["checks"] if c["tls_version"] == "quic")
+    assert row["outcome"]["alert"] == "certificate_expired" and row["outcome"]["evidence"]["certificate_sent"] is True
