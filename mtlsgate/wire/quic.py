@@ -220,13 +220,18 @@ def _verify_server(tls: Any, server_ca: Path | None, server_name: str | None) ->
     return None
 
 
+def _address(endpoint: Endpoint) -> tuple[int, Any]:
+    """The UDP address, resolved in the calling thread (the loop's resolver would start an executor thread)."""
+    family, _, _, _, addr = socket.getaddrinfo(endpoint.host.strip("[]"), endpoint.port, type=socket.SOCK_DGRAM)[0]
+    return family, addr
+
+
 async def _attempt(endpoint: Endpoint, config: Any, transport: Transport, host_header: str,
                    server_ca: Path | None, check_name: str | None) -> tuple[_Result, str | None]:
     from aioquic.quic.connection import QuicConnection
 
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_DGRAM)
-    family, _, _, _, addr = infos[0]
+    family, addr = _address(endpoint)
     sock = socket.socket(family, socket.SOCK_DGRAM)
     udp = None
     try:
