@@ -52,5 +52,5 @@ def test_two_local_targets_under_xdist_report_every_check_of_both(run_suite):
     ids = {c.id for c in catalogue.CASES} | {MODE_CHECK, FUZZ_CHECK} | set(PROBE_CHECKS)
     for target in ("local:nginx", "local:haproxy"):
         seen = Counter((c["id"], c["tls_version"]) for c in run.report["checks"] if c["target"] == target)
-        assert seen == {(i, v): 1 for i in ids for v in ("1.2", "1.3")}, target  # each exactly once
+        assert seen == {(i, v): 1 for i in ids for v in ("1.2", "1.3", "quic")}, target  # each exactly once
     assert {t["name"] for t in run.report["targets"]} == {"local:nginx", "local:haproxy"}
