@@ -10,11 +10,10 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import pytest
 
-from mtlsgate.gate.lifecycle import VersionBaseline, _h3_offer
+from mtlsgate.gate.lifecycle import _h3_offer
 from mtlsgate.wire.outcome import Accepted, Evidence, RejectedEOF, RejectedTLS, Unreachable
 from mtlsgate.wire.probe import TRANSPORTS, Endpoint, Prober, Transport
 from mtlsgate.wire.quic import classify_close, crypto_error_alert
@@ -93,13 +92,13 @@ def test_a_silent_udp_port_is_unreachable_by_the_deadline(tmp_path):
 
 def test_alt_svc_h3_is_the_offer_and_other_protocols_are_not():
     def state(alt_svc):
-        valid = Accepted(200, (), Evidence(requested_version="1.3", alt_svc=alt_svc))
-        return SimpleNamespace(baselines={"1.3": VersionBaseline(valid=valid, none=valid)})
+        return [Accepted(200, (), Evidence(requested_version="1.3", alt_svc=alt_svc))]
 
     assert _h3_offer(state('h3=":8443"; ma=2592000')) == 'h3=":8443"; ma=2592000'
     assert _h3_offer(state('h2=":443", h3=":443"')) == 'h3=":443"'
     assert _h3_offer(state('h3-29=":443"')) is None  # a draft version, not HTTP/3
     assert _h3_offer(state(None)) is None
+    assert _h3_offer([]) is None
 
 
 def test_a_run_without_quic_never_imports_aioquic():

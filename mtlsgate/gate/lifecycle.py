@@ -179,9 +179,12 @@ class Targets:
         if target.kind == "reference":
             return VersionBaseline(valid=None, none=None, unsupported=(
                 "the target does not offer HTTP/3: the reference target is TCP-only (TLS 1.2 and 1.3)"))
-        offer = _h3_offer(state)
+        answers = [b.valid for v, b in state.baselines.items() if v != QUIC and b.valid is not None]
+        if not answers and valid is not None and not self.force_quic:  # --tls-version quic alone: ask TCP once
+            answers = [state.prober.probe(target.endpoint, valid, self.transport(state, "1.3"))]
+        offer = _h3_offer(answers)
         if offer is None and not self.force_quic:
-            seen = [b.valid for v, b in state.baselines.items() if v != QUIC and b.valid is not None]
+            seen = answers
             why = ("no Alt-Svc h3 on a valid client's answer over TCP" if seen else
                    "no valid client identity to see an Alt-Svc h3 announcement")
             return VersionBaseline(valid=None, none=None, unsupported=(
@@ -190,15 +193,16 @@ class Targets:
             raise UntestableTarget(self.out_of_time_line(f"while preflighting {target.name} over QUIC"))
         transport = self.transport(state, QUIC)
         none = state.prober.probe(target.endpoint, None, transport)
-        offered = f"Alt-Svc {offer}" if offer else "--quic"
+        offered = f"the target announces Alt-Svc {offer}" if offer else "--quic"
         if isinstance(none, Unreachable):
+            tries = f" (tried {1 + none.evidence.retries} times)" if none.evidence.retries else ""
             return VersionBaseline(valid=None, none=none, unsupported=(
-                f"the target offers HTTP/3 ({offered}) but QUIC cannot be tested: {none.reason}"))
+                f"QUIC was tried ({offered}) but cannot be tested: {none.reason}{tries}"))
         good = state.prober.probe(target.endpoint, valid, transport) if valid is not None else None
         baseline = VersionBaseline(valid=good, none=none)
         if good is not None and observe(good, None).result != "accepted":
-            baseline.unsupported = (f"the target offers HTTP/3 ({offered}) but turns a valid client away over QUIC "
-                                    f"({describe(good)})")
+            baseline.unsupported = (f"QUIC was tried ({offered}) but the target turns a valid client away over "
+                                    f"QUIC ({describe(good)})")
         return baseline
 
     def credential(self, state: TargetState, check_id: str) -> Credential | None:
@@ -238,11 +242,10 @@ class Targets:
         return f"the run reached --max-duration {self.max_duration:g}s {when}; the rest were not run"
 
 
-def _h3_offer(state: TargetState) -> str | None:
-    """The ``Alt-Svc`` value announcing HTTP/3 on a valid client's TCP answer, if any."""
-    for version, baseline in state.baselines.items():
-        good = baseline.valid
-        if version != QUIC and isinstance(good, Accepted) and good.evidence.alt_svc:
+def _h3_offer(answers: list[Outcome]) -> str | None:
+    """The ``Alt-Svc`` entry announcing HTTP/3 (``h3``, not a draft) on a valid client's TCP answer, if any."""
+    for good in answers:
+        if isinstance(good, Accepted) and good.evidence.alt_svc:
             entries = [e.strip() for e in good.evidence.alt_svc.split(",")]
             h3 = [e for e in entries if e.split("=", 1)[0].strip() == "h3"]
             if h3:
