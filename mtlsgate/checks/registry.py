@@ -26,9 +26,7 @@ _ENTRIES = (
                bypass.no_sni, not_over_quic="the SNI-less attempt is a raw TLS-over-TCP exchange"),
     ProbeCheck("bypass.resumption-cross-host", "bypass",
                "a TLS session made for one name resumed under another (with and without a certificate)", "reject",
-               resume.resumption_cross_host, needs=("identity",),
-               not_over_quic="sessions are resumed with Python's ssl module over TCP (QUIC resumption is not "
-                             "covered yet)"),
+               resume.resumption_cross_host, needs=("identity",)),
     ProbeCheck("bypass.h2-coalescing", "bypass",
                "HTTP/2: a stream for the protected name on a connection opened for another name, no certificate",
                "reject", bypass.h2_coalescing, needs=("identity",),

@@ -46,7 +46,16 @@ from .probe import (
     run_probe,
     tcp_reachable,
 )
-from .quic import ALERTS, CRYPTO_ERROR_BASE, QUIC, classify_close, crypto_error_alert, run_quic_probe
+from .quic import (
+    ALERTS,
+    CRYPTO_ERROR_BASE,
+    QUIC,
+    QuicExchange,
+    classify_close,
+    crypto_error_alert,
+    quic_exchange,
+    run_quic_probe,
+)
 
 __all__ = [
     "Evidence",
@@ -85,6 +94,8 @@ __all__ = [
     "crypto_error_alert",
     "classify_close",
     "run_quic_probe",
+    "quic_exchange",
+    "QuicExchange",
     "HandshakeFacts",
     "inspect_handshake",
     "MAX_REQUEST_BODY",

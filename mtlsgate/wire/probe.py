@@ -34,7 +34,7 @@ from .outcome import (
     RejectedTLS,
     Unreachable,
 )
-from .quic import run_quic_probe
+from .quic import QuicExchange, quic_exchange, run_quic_probe
 
 TLS_VERSIONS = ("1.2", "1.3")
 #: Every transport a check can run over: the TLS versions over TCP, and QUIC (HTTP/3, TLS 1.3).
@@ -182,6 +182,14 @@ class Prober:
         if retries:
             outcome = replace(outcome, evidence=replace(outcome.evidence, retries=retries))
         return outcome
+
+    def quic_exchange(self, endpoint: Endpoint, credential: Credential | None, transport: Transport,
+                      session_ticket: object = None) -> QuicExchange:
+        """One QUIC attempt offering ``session_ticket``, keeping the ticket the server issues (no retries)."""
+        check = transport.check_hostname if transport.check_hostname is not None else transport.server_name is not None
+        return quic_exchange(endpoint, self.credential_files(credential), self.server_ca, transport,
+                             check and transport.server_name is not None, classify_response,
+                             session_ticket=session_ticket)
 
     def fresh_context(self, credential: Credential | None, tls_version: str, check_hostname: bool) -> ssl.SSLContext:
         """An uncached context, for probes that change it (ALPN) or tie sessions to it (resumption)."""

@@ -104,6 +104,8 @@ class _Result:
     icmp: OSError | None = None
     certificate_sent: bool | None = None
     cipher: str | None = None
+    resumed: bool = False  # the handshake resumed the offered session (PSK)
+    tickets: list[Any] = field(default_factory=list)  # aioquic SessionTickets the server issued
 
 
 def _protocol_class() -> type:
@@ -127,6 +129,7 @@ def _protocol_class() -> type:
             r = self.result
             if isinstance(event, HandshakeCompleted):
                 r.handshake_done = True
+                r.resumed = bool(getattr(event, "session_resumed", False))
                 r.alpn = event.alpn_protocol
             elif isinstance(event, ConnectionTerminated):
                 if r.close is None and r.gave_up is None:  # not the server's close: our own
@@ -231,6 +234,7 @@ async def _attempt(endpoint: Endpoint, config: Any, transport: Transport, host_h
     from aioquic.quic.connection import QuicConnection
 
     loop = asyncio.get_running_loop()
+    tickets: list[Any] = []
     family, addr = _address(endpoint)
     sock = socket.socket(family, socket.SOCK_DGRAM)
     udp = None
@@ -238,9 +242,11 @@ async def _attempt(endpoint: Endpoint, config: Any, transport: Transport, host_h
         sock.setblocking(False)
         sock.connect(addr)  # connected: the kernel reports ICMP port unreachable as an error
         udp, proto = await loop.create_datagram_endpoint(
-            lambda: _protocol_class()(QuicConnection(configuration=config)), sock=sock)
+            lambda: _protocol_class()(QuicConnection(configuration=config, session_ticket_handler=tickets.append)),
+            sock=sock)
         proto.connect(addr)
         result: _Result = proto.result
+        result.tickets = tickets
         handshake = asyncio.ensure_future(proto.wait_connected())
         closed = asyncio.ensure_future(proto.done.wait())
         await asyncio.wait({handshake, closed}, return_when=asyncio.FIRST_COMPLETED)
@@ -276,6 +282,15 @@ async def _attempt(endpoint: Endpoint, config: Any, transport: Transport, host_h
         sock.close()
 
 
+@dataclass(frozen=True)
+class QuicExchange:
+    """One QUIC attempt's outcome, and the session it leaves for a resumption check."""
+
+    outcome: Outcome
+    ticket: Any = None  # the last aioquic SessionTicket the server issued (None: none)
+    resumed: bool = False  # the offered ticket was accepted (a PSK handshake, no certificate exchanged)
+
+
 def run_quic_probe(endpoint: Endpoint, files: tuple[Path, Path] | None, server_ca: Path | None,
                    transport: Transport, check_hostname: bool,
                    classify_response: Callable[[int, bytes, Evidence], Outcome]) -> Outcome:
@@ -283,16 +298,35 @@ def run_quic_probe(endpoint: Endpoint, files: tuple[Path, Path] | None, server_c
 
     ``classify_response`` is the TCP probe's (passed in: probe.py imports this module).
     """
+    return quic_exchange(endpoint, files, server_ca, transport, check_hostname, classify_response).outcome
+
+
+def quic_exchange(endpoint: Endpoint, files: tuple[Path, Path] | None, server_ca: Path | None,
+                  transport: Transport, check_hostname: bool,
+                  classify_response: Callable[[int, bytes, Evidence], Outcome], *,
+                  session_ticket: Any = None) -> QuicExchange:
+    """:func:`run_quic_probe`, offering ``session_ticket`` and keeping the ticket the server issues."""
+    outcome, result = _exchange(endpoint, files, server_ca, transport, check_hostname, classify_response,
+                                session_ticket)
+    if result is None:
+        return QuicExchange(outcome)
+    return QuicExchange(outcome, result.tickets[-1] if result.tickets else None, result.resumed)
+
+
+def _exchange(endpoint: Endpoint, files: tuple[Path, Path] | None, server_ca: Path | None, transport: Transport,
+              check_hostname: bool, classify_response: Callable[[int, bytes, Evidence], Outcome],
+              session_ticket: Any) -> tuple[Outcome, _Result | None]:
 
     host_header = transport.host_header or transport.server_name or endpoint.host
     base = Evidence(requested_version=QUIC, server_name=transport.server_name, host_header=host_header)
     started = time.monotonic()
     if transport.requests != 1:
-        return Unreachable("QUIC probes send one request per connection", base)
+        return Unreachable("QUIC probes send one request per connection", base), None
     try:
         config = _configuration(files, server_ca, transport.server_name, transport.timeout)
     except (OSError, ValueError, ssl.SSLError) as exc:
-        return Unreachable(f"cannot load the client credential for QUIC: {exc}", base)
+        return Unreachable(f"cannot load the client credential for QUIC: {exc}", base), None
+    config.session_ticket = session_ticket
     deadline = transport.deadline
     check_name = transport.server_name if check_hostname else None
     result: _Result | None = None
@@ -304,9 +338,9 @@ def run_quic_probe(endpoint: Endpoint, files: tuple[Path, Path] | None, server_c
     except TimeoutError:
         result = None
     except socket.gaierror as exc:
-        return Unreachable(f"cannot resolve the host name ({exc})", replace(base, elapsed_ms=_ms(started)))
+        return Unreachable(f"cannot resolve the host name ({exc})", replace(base, elapsed_ms=_ms(started))), None
     except OSError as exc:
-        return Unreachable(f"QUIC: {type(exc).__name__}: {exc}", replace(base, elapsed_ms=_ms(started)))
+        return Unreachable(f"QUIC: {type(exc).__name__}: {exc}", replace(base, elapsed_ms=_ms(started))), None
     finally:
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())
@@ -315,11 +349,23 @@ def run_quic_probe(endpoint: Endpoint, files: tuple[Path, Path] | None, server_c
     elapsed = _ms(started)
     if result is None:
         return Unreachable(f"no QUIC answer within {deadline:g}s (probe deadline): UDP {endpoint.port} is silent "
-                           "or the target answers too slowly", replace(base, elapsed_ms=elapsed))
+                           "or the target answers too slowly", replace(base, elapsed_ms=elapsed)), None
+    return _outcome(result, bad_cert, evidence_base=base, elapsed=elapsed, endpoint=endpoint, transport=transport,
+                    classify_response=classify_response), result
+
+
+def _outcome(result: _Result, bad_cert: str | None, *, evidence_base: Evidence, elapsed: float, endpoint: Endpoint,
+             transport: Transport, classify_response: Callable[[int, bytes, Evidence], Outcome]) -> Outcome:
+    """What the attempt amounted to, from what the protocol recorded."""
+    base = evidence_base
+    deadline = transport.deadline
+    detail = [f"ALPN {result.alpn}"] if result.alpn else []
+    if result.resumed:
+        detail.append("session resumed")
     evidence = replace(base, elapsed_ms=elapsed, cipher=result.cipher,
                        tls_version="TLSv1.3 (QUIC)" if result.handshake_done else None,
                        certificate_sent=result.certificate_sent,
-                       detail=f"ALPN {result.alpn}" if result.alpn else "")
+                       detail="; ".join(detail))
     phase = "after-handshake" if result.handshake_done else "handshake"
     if bad_cert is not None:
         return Unreachable(f"the server certificate did not verify: {bad_cert}", evidence)
@@ -343,4 +389,5 @@ def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 2)
 
 
-__all__ = ["QUIC", "CRYPTO_ERROR_BASE", "ALERTS", "crypto_error_alert", "classify_close", "run_quic_probe"]
+__all__ = ["QUIC", "CRYPTO_ERROR_BASE", "ALERTS", "crypto_error_alert", "classify_close", "run_quic_probe",
+           "quic_exchange", "QuicExchange"]
