@@ -15,6 +15,8 @@ from mtlsgate.errors import UNTESTABLE_TARGET
 from mtlsgate.targets.local import LBS, binary_for, variants
 
 NEW_IDS = set(PROBE_CHECKS)
+#: The LBs whose correct templates serve HTTP/3 (Alt-Svc h3) on the same port.
+SERVES_H3 = ("caddy", "traefik")
 SELECT = ("-k", "test_bypass or test_headers or advertised_ca_names or proof_of_possession")
 
 
@@ -40,7 +42,20 @@ def test_correct_configuration_passes_every_check_beyond_the_handshake(run_suite
     assert run.exit_code == 0, run.output
     verdicts = {(c["id"], c["tls_version"]): c["verdict"] for c in run.report["checks"]}
     assert {i for i, _ in verdicts} == NEW_IDS
-    assert set(verdicts.values()) == {"pass"}, {k: v for k, v in verdicts.items() if v != "pass"}
+    # Over TCP every check passes; QUIC-only checks skip there with the reason.
+    tcp = {k: v for k, v in verdicts.items() if k[1] != "quic" and not PROBE_CHECKS[k[0]].quic_only}
+    assert set(tcp.values()) == {"pass"}, {k: v for k, v in tcp.items() if v != "pass"}
+    reasons = {(c["id"], c["tls_version"]): c["reason"] for c in run.report["checks"] if c["verdict"] == "skip"}
+    for (check_id, version), verdict in verdicts.items():
+        check = PROBE_CHECKS[check_id]
+        if version != "quic":
+            assert check.quic_only or verdict == "pass"
+        elif lb not in SERVES_H3:  # no Alt-Svc h3: no QUIC attempt at all
+            assert reasons[check_id, version].startswith("the target does not offer HTTP/3"), check_id
+        elif check.not_over_quic:  # a TCP-only client: skipped over QUIC with that reason
+            assert reasons[check_id, version].startswith("not run over QUIC"), check_id
+        else:  # everything that can run over QUIC passes there, as over TCP
+            assert verdict == "pass", (check_id, run.report["checks"])
 
 
 @pytest.mark.parametrize("lb,variant,named", _mutants(), ids=[f"{lb}:{v}" for lb, v, _ in _mutants()])
@@ -72,9 +87,12 @@ def test_reference_target_passes_and_skips_h2_with_the_reason(run_suite):
     run = run_suite(*SELECT)
     assert run.exit_code == 0, run.output
     by_verdict: dict[str, set[str]] = {}
-    for c in run.report["checks"]:
+    tcp = [c for c in run.report["checks"] if c["tls_version"] != "quic" and not PROBE_CHECKS[c["id"]].quic_only]
+    for c in tcp:
         by_verdict.setdefault(c["verdict"], set()).add(c["id"])
     assert by_verdict["skip"] == {"bypass.h2-coalescing"}
-    assert NEW_IDS - {"bypass.h2-coalescing"} == by_verdict["pass"]
-    reasons = {c["reason"] for c in run.report["checks"] if c["verdict"] == "skip"}
+    assert {i for i in NEW_IDS if not PROBE_CHECKS[i].quic_only} - {"bypass.h2-coalescing"} == by_verdict["pass"]
+    reasons = {c["reason"] for c in tcp if c["verdict"] == "skip"}
     assert all("does not offer HTTP/2" in r for r in reasons)
+    quic = [c for c in run.report["checks"] if c["tls_version"] == "quic"]
+    assert quic and all(c["verdict"] == "skip" and "TCP-only" in c["reason"] for c in quic)
