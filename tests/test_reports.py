@@ -176,11 +176,13 @@ def test_live_status_counts_checks_per_target_from_node_ids():
     assert status.target_of("tests/test_pki.py::test_z") is None
     status._count(["a[reference-tls1.2]", "a[reference-tls1.3]", "a[local:nginx-tls1.2]"])
     assert status.line() == "mtlsgate: reference 0/2 (2 left) · local:nginx 0/1 (1 left)"
+    quic = LiveStatus(Config(), ["local:caddy"], ("1.3", "quic"))  # type: ignore[arg-type]
+    assert quic.target_of("suites/test_x.py::test_y[quic]") == quic.target_of("s::t[tls1.3]") == "local:caddy"
 
 
 def test_live_status_is_written_when_asked_and_not_by_default_off_a_terminal(run_suite):
     on = run_suite("-k", "test_mode", "--live-status", "on")
-    assert "mtlsgate: reference 2/2 (0 left)" in on.output
+    assert "mtlsgate: reference 3/3 (0 left)" in on.output  # TLS 1.2, 1.3 and QUIC (skipped: TCP-only)
     off = run_suite("-k", "test_mode")
     assert "left)" not in off.output
 
