@@ -78,7 +78,8 @@ def _probe(parser: argparse.ArgumentParser) -> Runner:
     parser.add_argument("--server-ca", help="PEM file that verifies the server certificate (default: system store)")
     parser.add_argument("--cert", help="client certificate (leaf first, then chain); omit to present none")
     parser.add_argument("--key", help="its private key")
-    parser.add_argument("--tls-version", choices=("1.2", "1.3"), default="1.3")
+    parser.add_argument("--tls-version", choices=("1.2", "1.3", "quic"), default="1.3",
+                        help="1.2, 1.3 (default) or quic (HTTP/3 over UDP on the same port)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds for each step (default 5)")
 
     def run(args: argparse.Namespace) -> int:

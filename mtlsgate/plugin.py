@@ -41,7 +41,7 @@ from .targets import (
     parse_identity_header,
     validate_spec,
 )
-from .wire import DEFAULT_RETRIES, TLS_VERSIONS
+from .wire import DEFAULT_RETRIES, TRANSPORTS
 
 GATE_KEY = pytest.StashKey["RunState"]()
 RECORD_PROPERTY = "mtlsgate"
@@ -85,8 +85,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--identity-header", action="append", default=[], metavar="NAME[=FORMAT]",
                 help="a header the LB sets with the client's identity (repeatable); FORMAT: "
                      f"{', '.join(IDENTITY_KINDS)} (default any). The header checks also find them by themselves")
-    g.addoption("--tls-version", action="append", choices=TLS_VERSIONS, default=None,
-                help="TLS version(s) to test (default: 1.2 and 1.3)")
+    g.addoption("--tls-version", action="append", choices=TRANSPORTS, default=None,
+                help="TLS version(s) to test: 1.2, 1.3, quic (default: all three; quic runs where the target "
+                     "announces HTTP/3, else its cases are skipped)")
+    g.addoption("--quic", action="store_true", default=False,
+                help="probe QUIC (HTTP/3) even when the target does not announce it with Alt-Svc h3")
     g.addoption("--probe-timeout", type=float, default=5.0,
                 help="seconds for each connect, handshake and read (a whole probe: twice that)")
     g.addoption("--probe-retries", type=int, default=DEFAULT_RETRIES,
@@ -198,7 +201,7 @@ class RunState:
             self.baseline = load_report(opt.baseline, "--baseline") if opt.baseline else None
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
-        self.versions = tuple(sorted(set(opt.tls_version or TLS_VERSIONS)))
+        self.versions = tuple(v for v in TRANSPORTS if v in set(opt.tls_version or TRANSPORTS))
         examples = opt.fuzz_examples
         if examples is not None and (not str(examples).isdigit() or not 1 <= int(examples) <= MAX_EXAMPLES):
             raise pytest.UsageError(f"--fuzz-examples must be a whole number between 1 and {MAX_EXAMPLES}")
@@ -213,7 +216,8 @@ class RunState:
             self.gate = Gate(target_specs=self.targets, options=self.options, profile=self.profile, workdir=self.workdir,
                              pool=KeyPool(), tls_versions=self.versions, probe_timeout=opt.probe_timeout,
                              reference_policy=MUTANTS[opt.reference_mutant] if opt.reference_mutant else None,
-                             max_duration=opt.max_duration, retries=opt.probe_retries, fuzz=self.fuzz)
+                             max_duration=opt.max_duration, retries=opt.probe_retries, fuzz=self.fuzz,
+                             force_quic=opt.quic)
         return self.gate
 
     def close(self) -> None:
@@ -280,7 +284,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for spec in state.targets:
         for version in state.versions:
             params.append((spec, version))
-            ids.append(f"tls{version}" if len(state.targets) == 1 else f"{spec}-tls{version}")
+            name = version if version == "quic" else f"tls{version}"
+            ids.append(name if len(state.targets) == 1 else f"{spec}-{name}")
     metafunc.parametrize("gate", params, ids=ids, indirect=True)
 
 
@@ -302,7 +307,7 @@ class CheckRunner:
         gate = self._state.ensure_gate()
         record = gate.run_check(self.target, self.tls_version, check_id)
         row = record.to_dict()
-        where = f"{check_id} [TLS {self.tls_version}] on {record.target}"
+        where = f"{check_id} [{_transport_label(self.tls_version)}] on {record.target}"
         if gate.aborted:  # the target died or the time ran out: this and every later check is not run
             self._node.user_properties.append((RECORD_PROPERTY, json.dumps(row)))
             self._node.user_properties.append((ABORT_PROPERTY, gate.aborted))
@@ -341,6 +346,11 @@ class CheckRunner:
             pytest.fail("\n".join(lines), pytrace=False)
         assert record.verdict in (PASS, WARN)
         return record
+
+
+def _transport_label(version: str) -> str:
+    """``TLS 1.3`` or ``QUIC`` (HTTP/3 over QUIC is always TLS 1.3)."""
+    return "QUIC" if version == "quic" else f"TLS {version}"
 
 
 def replay_flags(config: pytest.Config, spec: str) -> str:
@@ -462,7 +472,7 @@ class RunHooks:
         for r in state.records:
             if r["verdict"] == "waived":
                 w = r["waiver"]
-                terminalreporter.write_line(f"waived: {r['id']} [TLS {r['tls_version']}] on {r['target']}: {w['reason']} "
+                terminalreporter.write_line(f"waived: {r['id']} [{_transport_label(r['tls_version'])}] on {r['target']}: {w['reason']} "
                                             f"({w['owner']}, until {w['expires']})", yellow=True)
         review = self.review or {}
         for w in review.get("expired", []):

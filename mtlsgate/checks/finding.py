@@ -102,6 +102,18 @@ class ProbeCheck:
     expect: str
     run: Callable[[CheckContext], Finding]
     needs: tuple[str, ...] = ()
+    #: Why the check does not run over QUIC ("" : it runs there too, through the same probe).
+    not_over_quic: str = ""
+    #: A QUIC check (HTTP/3 against TCP): its verdict is in the ``quic`` column only.
+    quic_only: bool = False
+
+    def transport_skip(self, tls_version: str) -> str | None:
+        """Why this check has no verdict over ``tls_version`` (None: it runs there)."""
+        if tls_version == "quic" and self.not_over_quic:
+            return f"not run over QUIC: {self.not_over_quic}"
+        if tls_version != "quic" and self.quic_only:
+            return "a QUIC check (what HTTP/3 does against what TCP does): its verdict is in the quic column"
+        return None
 
     def missing(self, materials: Materials, target: Target) -> list[str]:
         out = []

@@ -8,7 +8,8 @@ handshake, or answer 421 — never serve the protected name on the carried-over 
 httpx cannot hand an ``ssl.SSLSession`` to a connection, so this check has its own small
 probe: a socket, ``SSLContext.wrap_socket(session=...)``, one HTTP/1.1 request, bounded
 reads. Python ties a session to the context that made it, so each scenario uses one
-fresh context for both connections.
+fresh context for both connections. Over QUIC the same scenarios run with aioquic session
+tickets (:meth:`mtlsgate.wire.Prober.quic_exchange`), where the target issues them.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from __future__ import annotations
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..judge import FAIL, PASS, SKIP
+from ..pki import Credential
 from ..wire import (
     MAX_BODY,
     Accepted,
@@ -38,7 +42,7 @@ MAX_HEAD = 32 * 1024
 @dataclass(frozen=True)
 class Exchange:
     outcome: Outcome
-    session: ssl.SSLSession | None
+    session: ssl.SSLSession | Any | None  # an ssl.SSLSession over TCP, an aioquic SessionTicket over QUIC
     reused: bool
 
 
@@ -114,19 +118,23 @@ def resumption_cross_host(ctx: CheckContext) -> Finding:
     """
     protected, other = ctx.protected_name, alt_name(ctx)
     attempts: list[Attempt] = []
+    connect = _connector(ctx)
     if ctx.valid is not None:
-        tls = ctx.prober.fresh_context(ctx.valid, ctx.tls_version, check_hostname=False)
-        first = exchange(ctx, tls, protected, protected)
-        if not (isinstance(first.outcome, Accepted) and first.session is not None):
+        first = connect(ctx.valid, protected, protected)
+        if ctx.tls_version == "quic" and isinstance(first.outcome, Accepted) and first.session is None:
+            attempts.append(Attempt(f"valid certificate, SNI {protected} (evidence)", SKIP,
+                                    "the target issued no session ticket to a valid client over QUIC: nothing to "
+                                    f"resume ({describe(first.outcome)})", first.outcome))
+        elif not (isinstance(first.outcome, Accepted) and first.session is not None):
             attempts.append(Attempt(f"valid certificate, SNI {protected}", FAIL,
                                     f"no session to resume: a valid client got {describe(first.outcome)}",
                                     first.outcome))
         else:
-            same = exchange(ctx, tls, protected, protected, first.session)
+            same = connect(ctx.valid, protected, protected, first.session)
             attempts.append(Attempt(f"valid session resumed under the same name {protected} (evidence)", SKIP,
                                     f"the target {'resumes' if same.reused else 'does not resume'} sessions: "
                                     f"{describe(same.outcome)}", same.outcome))
-            cross = exchange(ctx, tls, other, protected, first.session)
+            cross = connect(ctx.valid, other, protected, first.session)
             how = ("resumed" if cross.reused else "not resumed (full handshake)") + f": {describe(cross.outcome)}"
             attempts.append(Attempt(f"valid session resumed under SNI {other}, Host {protected} (evidence)", SKIP,
                                     how + ("; the identity was verified for this name" if cross.reused else ""),
@@ -134,8 +142,7 @@ def resumption_cross_host(ctx: CheckContext) -> Finding:
     if ctx.no_cert_admitted:
         attempts.append(Attempt(f"session without a certificate under SNI {other}", SKIP, NO_CERT_ADMITTED))
         return combine(ctx, attempts)
-    bare = ctx.prober.fresh_context(None, ctx.tls_version, check_hostname=False)
-    opener = exchange(ctx, bare, other, other)
+    opener = connect(None, other, other)
     if opener.session is None or not isinstance(opener.outcome, Accepted):
         attempts.append(Attempt(f"session without a certificate under SNI {other}", SKIP,
                                 f"the listener serves no other name without a client certificate, so there is no "
@@ -147,10 +154,35 @@ def resumption_cross_host(ctx: CheckContext) -> Finding:
                                                     f"no session without a certificate can be made under {other}",
                                                     opener.outcome)])
         return combine(ctx, attempts)
-    carried = exchange(ctx, bare, protected, protected, opener.session)
+    carried = connect(None, protected, protected, opener.session)
     attempts.append(_judge_resumed(ctx, f"session without a certificate from {other} resumed under {protected}",
                                    carried))
     return combine(ctx, attempts)
+
+
+def _connector(ctx: CheckContext) -> Callable[..., Exchange]:
+    """``connect(credential, sni, host, session=None) -> Exchange`` over the check's transport.
+
+    TCP: one fresh ``SSLContext`` per credential (Python ties a session to the context that
+    made it). QUIC: aioquic session tickets; a ticket offered under any SNI, ``reused`` when
+    the server accepted it (a PSK handshake without a certificate).
+    """
+    if ctx.tls_version == "quic":
+        def quic(credential: Credential | None, sni: str, host: str, session: object = None) -> Exchange:
+            got = ctx.prober.quic_exchange(ctx.target.endpoint, credential,
+                                           ctx.transport(server_name=sni, host_header=host, check_hostname=False),
+                                           session)
+            return Exchange(got.outcome, got.ticket, got.resumed)
+        return quic
+    contexts: dict[int, ssl.SSLContext] = {}
+
+    def tcp(credential: Credential | None, sni: str, host: str, session: ssl.SSLSession | None = None) -> Exchange:
+        tls = contexts.get(id(credential))
+        if tls is None:
+            tls = contexts[id(credential)] = ctx.prober.fresh_context(credential, ctx.tls_version,
+                                                                      check_hostname=False)
+        return exchange(ctx, tls, sni, host, session)
+    return tcp
 
 
 def _judge_resumed(ctx: CheckContext, label: str, ex: Exchange) -> Attempt:

@@ -25,7 +25,9 @@ from ..pki import Credential, KeyPool, key_description, signature_hash_name
 from ..targets import ReferencePolicy, Target, TargetOptions, open_target
 from ..wire import (
     DEFAULT_RETRIES,
+    QUIC,
     TLS_VERSIONS,
+    Accepted,
     HandshakeFacts,
     Outcome,
     Prober,
@@ -45,7 +47,7 @@ class VersionBaseline:
     """What the target does with a valid client and with none, over one TLS version."""
 
     valid: Outcome | None
-    none: Outcome
+    none: Outcome | None  # None only when the version is not tested at all (``unsupported`` says why)
     facts: HandshakeFacts | None = None
     unsupported: str | None = None  # why this version cannot be tested on this target
 
@@ -72,8 +74,10 @@ class Targets:
     def __init__(self, *, options: TargetOptions, profile: Profile | None, workdir: Path, pool: KeyPool,
                  tls_versions: tuple[str, ...] = TLS_VERSIONS, probe_timeout: float = 5.0,
                  reference_policy: ReferencePolicy | None = None, max_duration: float | None = None,
-                 retries: int = DEFAULT_RETRIES) -> None:
+                 retries: int = DEFAULT_RETRIES, force_quic: bool = False) -> None:
         self.options = options
+        #: ``--quic``: probe QUIC even when the target does not announce HTTP/3 (Alt-Svc).
+        self.force_quic = force_quic
         self.profile = profile
         self.workdir = workdir
         self.pool = pool
@@ -161,6 +165,8 @@ class Targets:
         valid = self.credential(state, "accept.valid-direct") if state.materials.has("identity") else None
         tested = 0
         for version in self.tls_versions:
+            if version == QUIC:
+                continue  # after TCP: whether to try QUIC at all depends on what TCP answered
             if self.out_of_time(6):  # three attempts (none, valid, handshake look), each at most 2 timeouts
                 raise UntestableTarget(self.out_of_time_line(f"while preflighting {target.name}"))
             transport = self.transport(state, version)
@@ -201,8 +207,48 @@ class Targets:
                         f"{ready.cert.subject.rfc4514_string()} ({key_description(ready.cert.public_key())}, "
                         f"{signature_hash_name(ready.cert) or 'EdDSA'}-signed) got {describe(got)}, while one the "
                         f"suite minted under the same CA got {describe(good)}; run mtlsgate lint on it")
-        if tested == 0:
-            raise UntestableTarget(f"target {target.name} speaks neither TLS {' nor '.join(self.tls_versions)}")
+        tcp = [v for v in self.tls_versions if v != QUIC]
+        if tcp and tested == 0:
+            raise UntestableTarget(f"target {target.name} speaks neither TLS {' nor '.join(tcp)}")
+        if QUIC in self.tls_versions:
+            state.baselines[QUIC] = self._preflight_quic(state, valid)
+
+    def _preflight_quic(self, state: TargetState, valid: Credential | None) -> VersionBaseline:
+        """QUIC only where the target offers HTTP/3 (or ``--quic``): no UDP waits on targets that never said h3.
+
+        The offer is the ``Alt-Svc: h3`` of a valid client's answer over TCP. A target that
+        offers HTTP/3 but does not answer it, or turns a valid client away over QUIC only, is
+        not stopped: its TCP verdicts stand, and the QUIC column says why it is empty.
+        """
+        target = state.target
+        if target.kind == "reference":
+            return VersionBaseline(valid=None, none=None, unsupported=(
+                "the target does not offer HTTP/3: the reference target is TCP-only (TLS 1.2 and 1.3)"))
+        answers = [b.valid for v, b in state.baselines.items() if v != QUIC and b.valid is not None]
+        if not answers and valid is not None and not self.force_quic:  # --tls-version quic alone: ask TCP once
+            answers = [state.prober.probe(target.endpoint, valid, self.transport(state, "1.3"))]
+        offer = _h3_offer(answers)
+        if offer is None and not self.force_quic:
+            seen = answers
+            why = ("no Alt-Svc h3 on a valid client's answer over TCP" if seen else
+                   "no valid client identity to see an Alt-Svc h3 announcement")
+            return VersionBaseline(valid=None, none=None, unsupported=(
+                f"the target does not offer HTTP/3 ({why}; --quic tries QUIC anyway)"))
+        if self.out_of_time(4):
+            raise UntestableTarget(self.out_of_time_line(f"while preflighting {target.name} over QUIC"))
+        transport = self.transport(state, QUIC)
+        none = state.prober.probe(target.endpoint, None, transport)
+        offered = f"the target announces Alt-Svc {offer}" if offer else "--quic"
+        if isinstance(none, Unreachable):
+            tries = f" (tried {1 + none.evidence.retries} times)" if none.evidence.retries else ""
+            return VersionBaseline(valid=None, none=none, unsupported=(
+                f"QUIC was tried ({offered}) but cannot be tested: {none.reason}{tries}"))
+        good = state.prober.probe(target.endpoint, valid, transport) if valid is not None else None
+        baseline = VersionBaseline(valid=good, none=none)
+        if good is not None and observe(good, None).result != "accepted":
+            baseline.unsupported = (f"QUIC was tried ({offered}) but the target turns a valid client away over "
+                                    f"QUIC ({describe(good)})")
+        return baseline
 
     def credential(self, state: TargetState, check_id: str) -> Credential | None:
         if check_id not in state.credentials:
@@ -241,7 +287,18 @@ class Targets:
         return f"the run reached --max-duration {self.max_duration:g}s {when}; the rest were not run"
 
 
-def _protocol_refused(outcome: Outcome) -> bool:
+def _h3_offer(answers: list[Outcome]) -> str | None:
+    """The ``Alt-Svc`` entry announcing HTTP/3 (``h3``, not a draft) on a valid client's TCP answer, if any."""
+    for good in answers:
+        if isinstance(good, Accepted) and good.evidence.alt_svc:
+            entries = [e.strip() for e in good.evidence.alt_svc.split(",")]
+            h3 = [e for e in entries if e.split("=", 1)[0].strip() == "h3"]
+            if h3:
+                return h3[0]
+    return None
+
+
+def _protocol_refused(outcome: Outcome | None) -> bool:
     return isinstance(outcome, RejectedTLS) and outcome.alert == "protocol_version"
 
 

@@ -29,7 +29,7 @@ from ..judge import (
 from ..pki import Credential, KeyPool, signature_hash_name
 from ..report import excerpt, log_size
 from ..targets import ReferencePolicy, TargetOptions
-from ..wire import DEFAULT_RETRIES, TLS_VERSIONS, Outcome, Transport, Unreachable, describe, to_dict
+from ..wire import DEFAULT_RETRIES, QUIC, TLS_VERSIONS, Outcome, Transport, Unreachable, describe, to_dict
 from .lifecycle import Targets, TargetState
 from .records import MODE_CHECK, CheckRecord, certificate_summary, describe_check
 
@@ -40,7 +40,7 @@ class Gate:
     def __init__(self, *, target_specs: list[str], options: TargetOptions, profile: Profile | None, workdir: Path,
                  pool: KeyPool, tls_versions: tuple[str, ...] = TLS_VERSIONS, probe_timeout: float = 5.0,
                  reference_policy: ReferencePolicy | None = None, max_duration: float | None = None,
-                 retries: int = DEFAULT_RETRIES, fuzz: FuzzOptions | None = None) -> None:
+                 retries: int = DEFAULT_RETRIES, fuzz: FuzzOptions | None = None, force_quic: bool = False) -> None:
         self.target_specs = target_specs
         self.profile = profile
         self.pool = pool
@@ -48,7 +48,8 @@ class Gate:
         self.fuzz = fuzz or FuzzOptions()
         self.targets = Targets(options=options, profile=profile, workdir=workdir, pool=pool,
                                tls_versions=tls_versions, probe_timeout=probe_timeout,
-                               reference_policy=reference_policy, max_duration=max_duration, retries=retries)
+                               reference_policy=reference_policy, max_duration=max_duration, retries=retries,
+                               force_quic=force_quic)
         self.started_at = time.time()
         #: Set once the run cannot go on (the target stopped answering, the time is up):
         #: every later check is recorded as not run, with this line as the reason.
@@ -119,6 +120,8 @@ class Gate:
         base = dict(id=check_id, tls_version=tls_version, target=state.target.name, group=case.group,
                     expected=case.expect, presents=case.presents, profile=state.profile.name)
         skip = self._skip_reason(state, tls_version, case.missing(state.materials))
+        if not skip and tls_version == QUIC and case.requests > 1:
+            skip = f"not run over QUIC: {case.requests} requests on one connection are a TCP (HTTP/1.1) check"
         if skip:
             return CheckRecord(verdict=SKIP, observed="not run", reason=skip, **base)
         cred = self.credential(state, check_id)
@@ -186,7 +189,8 @@ class Gate:
         """A check beyond "present one credential": its function makes the attempts, judge() decides each."""
         base = dict(id=check.id, tls_version=tls_version, target=state.target.name, group=check.group,
                     expected=check.expect, presents=check.presents, profile=state.profile.name)
-        skip = self._skip_reason(state, tls_version, check.missing(state.materials, state.target))
+        skip = state.baselines[tls_version].unsupported or check.transport_skip(tls_version) or self._skip_reason(
+            state, tls_version, check.missing(state.materials, state.target))
         if skip:
             return CheckRecord(verdict=SKIP, observed="not run", reason=skip, **base)
         baseline = state.baselines[tls_version]

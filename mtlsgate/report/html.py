@@ -237,7 +237,7 @@ def _banners(records: list[dict[str, Any]], info: RunInfo) -> str:
         out.append('<div class="banner">The run was interrupted; the report is partial.</div>')
     failing = sorted((r for r in records if r["verdict"] == "fail"), key=lambda r: (r["id"], r["tls_version"]))
     if failing:
-        items = "".join(f'<li><a href="#{_cell_id(r)}">{_e(r["id"])}</a> TLS {_e(r["tls_version"])} on '
+        items = "".join(f'<li><a href="#{_cell_id(r)}">{_e(r["id"])}</a> {_e(_transport(r["tls_version"]))} on '
                         f'{_e(r["target"])}: {_e(r["reason"])}</li>' for r in failing)
         out.append(f'<div class="banner" id="failing"><b>{len(failing)} failing check(s)</b>'
                    f'<ul class="failing">{items}</ul></div>')
@@ -250,7 +250,7 @@ def _banners(records: list[dict[str, Any]], info: RunInfo) -> str:
                    f"matches no failure any more: remove it.</div>")
     cmp = info.comparison
     if cmp is not None:
-        rows = "".join(f"<li><b>{kind}</b> {_e(c['id'])} TLS {_e(c['tls_version'])} on {_e(c['target'])}: "
+        rows = "".join(f"<li><b>{kind}</b> {_e(c['id'])} {_e(_transport(c['tls_version']))} on {_e(c['target'])}: "
                        f"{_e(c['before'])} → {_e(c['after'])}</li>"
                        for kind, key in (("regressed", "regressions"), ("fixed", "fixes")) for c in cmp[key])
         cls = "banner" if cmp["regressions"] else "banner note"
@@ -259,12 +259,17 @@ def _banners(records: list[dict[str, Any]], info: RunInfo) -> str:
     return "".join(out)
 
 
+def _transport(version: str | None) -> str:
+    """The column a row sits in: ``TLS 1.3``, or ``QUIC`` (HTTP/3, TLS 1.3 inside QUIC)."""
+    return "QUIC" if version == "quic" else f"TLS {version}"
+
+
 def _matrix(records: list[dict[str, Any]], info: RunInfo) -> str:
     targets = [t["name"] for t in info.targets] or sorted({r["target"] for r in records})
     for r in records:
         if r["target"] not in targets:
             targets.append(r["target"])
-    versions = sorted({r["tls_version"] for r in records}) or ["1.2", "1.3"]
+    versions = sorted({r["tls_version"] for r in records}) or ["1.2", "1.3"]  # "quic" sorts last: its own column
     columns = [(t, v) for t in targets for v in versions]
     by_key = {(r["id"], r["tls_version"], r["target"]): r for r in records}
     groups: dict[str, list[str]] = {}
@@ -274,7 +279,7 @@ def _matrix(records: list[dict[str, Any]], info: RunInfo) -> str:
             ids.append(r["id"])
     head = ('<thead><tr><th rowspan="2">check</th>'
             + "".join(f'<th colspan="{len(versions)}">{_e(t)}</th>' for t in targets)
-            + "</tr><tr>" + "".join(f"<th>TLS {_e(v)}</th>" for _, v in columns) + "</tr></thead>")
+            + "</tr><tr>" + "".join(f"<th>{_e(_transport(v))}</th>" for _, v in columns) + "</tr></thead>")
     body = []
     rank = {v: i for i, v in enumerate(VERDICT_ORDER)}
     for group in sorted(groups, key=lambda g: min(rank.get(r["verdict"], 9) for r in records if r["group"] == g)):

@@ -20,14 +20,15 @@ _PARAM = re.compile(r"\[(.*)\]$")
 
 
 class LiveStatus:
-    """Counts checks per target from node ids (``...[tls1.3]`` or ``...[local:nginx-tls1.3]``)."""
+    """Counts checks per target from node ids (``...[tls1.3]``, ``...[quic]`` or ``...[local:nginx-tls1.3]``)."""
 
     def __init__(self, config: pytest.Config, targets: Sequence[str], versions: Sequence[str]) -> None:
         self.config = config
         self.targets = list(targets)
         # The gate fixture's parameter ids, exactly as plugin.pytest_generate_tests makes them.
-        self._ids = sorted(((f"tls{v}" if len(targets) == 1 else f"{t}-tls{v}", t) for t in targets for v in versions),
-                           key=lambda pair: -len(pair[0]))
+        names = {v: v if v == "quic" else f"tls{v}" for v in versions}  # QUIC's id is plain "quic"
+        self._ids = sorted(((names[v] if len(targets) == 1 else f"{t}-{names[v]}", t) for t in targets
+                            for v in versions), key=lambda pair: -len(pair[0]))
         self.total: dict[str, int] = {}
         self.done: dict[str, int] = {t: 0 for t in targets}
         self.failed: dict[str, int] = {t: 0 for t in targets}

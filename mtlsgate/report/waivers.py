@@ -27,7 +27,7 @@ from typing import Any
 
 from ..checks import catalogue, registry
 from ..errors import UsageError
-from ..wire import TLS_VERSIONS
+from ..wire import TRANSPORTS
 
 _REQUIRED = {"check": str, "reason": str, "owner": str, "expires": dt.date}
 _OPTIONAL = {"tls_version": str, "target": str}
@@ -112,8 +112,8 @@ def _parse(row: Any, n: int, where: str) -> Waiver:
     except KeyError:
         if check != "mode.client-auth-required" and check not in registry.PROBE_CHECKS:
             raise UsageError(f"{at}: unknown check id {check!r}") from None
-    if row.get("tls_version") not in (None, *TLS_VERSIONS):
-        raise UsageError(f"{at}: 'tls_version' must be one of {', '.join(TLS_VERSIONS)}, not {row['tls_version']!r}")
+    if row.get("tls_version") not in (None, *TRANSPORTS):
+        raise UsageError(f"{at}: 'tls_version' must be one of {', '.join(TRANSPORTS)}, not {row['tls_version']!r}")
     return Waiver(check=check, reason=row["reason"].strip(), owner=row["owner"].strip(), expires=row["expires"],
                   tls_version=row.get("tls_version"), target=row.get("target"), index=n)
 

@@ -35,6 +35,7 @@ from .probe import (
     RETRY_BACKOFF,
     SIGNATURE_SCHEMES,
     TLS_VERSIONS,
+    TRANSPORTS,
     Endpoint,
     Prober,
     Transport,
@@ -48,6 +49,16 @@ from .probe import (
     parse_echo,
     run_probe,
     tcp_reachable,
+)
+from .quic import (
+    ALERTS,
+    CRYPTO_ERROR_BASE,
+    QUIC,
+    QuicExchange,
+    classify_close,
+    crypto_error_alert,
+    quic_exchange,
+    run_quic_probe,
 )
 
 __all__ = [
@@ -68,6 +79,7 @@ __all__ = [
     "to_dict",
     "Deadline",
     "TLS_VERSIONS",
+    "TRANSPORTS",
     "KNOWN_MARKERS",
     "MAX_BODY",
     "ECHO_MARKER",
@@ -84,6 +96,14 @@ __all__ = [
     "classify_error",
     "tcp_reachable",
     "is_ip_address",
+    "QUIC",
+    "CRYPTO_ERROR_BASE",
+    "ALERTS",
+    "crypto_error_alert",
+    "classify_close",
+    "run_quic_probe",
+    "quic_exchange",
+    "QuicExchange",
     "HandshakeFacts",
     "inspect_handshake",
     "MAX_REQUEST_BODY",

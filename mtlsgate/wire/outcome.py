@@ -24,7 +24,7 @@ class Evidence:
     """Diagnostics that travel with every outcome into the report."""
 
     tls_version: str | None = None  # negotiated ("TLSv1.3"), or None when no handshake completed
-    requested_version: str | None = None  # what the client forced ("1.2" / "1.3")
+    requested_version: str | None = None  # what the client forced ("1.2" / "1.3" / "quic")
     cipher: str | None = None
     elapsed_ms: float = 0.0
     server_name: str | None = None  # SNI sent (None: no SNI)
@@ -39,6 +39,8 @@ class Evidence:
     #: (signature_algorithms_cert, else signature_algorithms); None: no request seen.
     certificate_request_sigalgs: tuple[str, ...] | None = None
     server: str | None = None  # the answer's Server header, if any (--profile auto recognises products by it)
+    #: The ``Alt-Svc`` header of an HTTP answer over TCP (``h3=":443"`` announces HTTP/3), if any.
+    alt_svc: str | None = None
 
 
 @dataclass(frozen=True)

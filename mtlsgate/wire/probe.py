@@ -37,8 +37,11 @@ from .outcome import (
     SentCertificate,
     Unreachable,
 )
+from .quic import QuicExchange, quic_exchange, run_quic_probe
 
 TLS_VERSIONS = ("1.2", "1.3")
+#: Every transport a check can run over: the TLS versions over TCP, and QUIC (HTTP/3, TLS 1.3).
+TRANSPORTS = (*TLS_VERSIONS, "quic")
 _SSL_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 #: Bodies LBs use when they reject at the HTTP layer; the first match becomes the marker.
@@ -71,7 +74,7 @@ class Endpoint:
 class Transport:
     """How to reach the target for one attempt: version, names, request shape, timeout."""
 
-    tls_version: str = "1.3"
+    tls_version: str = "1.3"  # "1.2", "1.3", or "quic" (HTTP/3 over QUIC, see wire/quic.py)
     server_name: str | None = None  # SNI; None sends none (and skips the hostname check)
     host_header: str | None = None  # default: server_name, else the endpoint host
     path: str = "/"
@@ -86,8 +89,8 @@ class Transport:
         return self.timeout * (1 + self.requests)
 
     def __post_init__(self) -> None:
-        if self.tls_version not in _SSL_VERSIONS:
-            raise ValueError(f"TLS version must be one of {TLS_VERSIONS}, not {self.tls_version!r}")
+        if self.tls_version not in TRANSPORTS:
+            raise ValueError(f"TLS version must be one of {TRANSPORTS}, not {self.tls_version!r}")
         if not 1 <= self.requests <= 100:
             raise ValueError("requests must be between 1 and 100")
 
@@ -119,7 +122,25 @@ class Prober:
                     self._keep.append(credential)
             return ctx
 
+    def credential_files(self, credential: Credential | None) -> tuple[Path, Path] | None:
+        """The credential's PEM files (certificate chain, 0600 key), written once per credential."""
+        if credential is None:
+            return None
+        with self._lock:
+            files = self._credential_files(credential)
+        return files.cert, files.key
+
+    def _credential_files(self, credential: Credential) -> CredentialFiles:
+        files = self._files.get(id(credential))
+        if files is None:
+            files = credential.write(self.workdir / "client-credentials", f"c{len(self._files)}")
+            self._files[id(credential)] = files
+            self._keep.append(credential)  # keeps id() stable while cached
+        return files
+
     def _build_context(self, credential: Credential | None, tls_version: str, check_hostname: bool) -> ssl.SSLContext:
+        if tls_version not in _SSL_VERSIONS:
+            raise ValueError(f"no TCP TLS context for {tls_version!r}: QUIC attempts go through Prober.probe")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.minimum_version = ctx.maximum_version = _SSL_VERSIONS[tls_version]
         # Security level 0: a weak test certificate (SHA-1, RSA-1024) must reach the server,
@@ -132,10 +153,7 @@ class Prober:
             ctx.load_default_certs()
         ctx.check_hostname = check_hostname
         if credential is not None:
-            files = self._files.get(id(credential))
-            if files is None:
-                files = credential.write(self.workdir / "client-credentials", f"c{len(self._files)}")
-                self._files[id(credential)] = files
+            files = self._credential_files(credential)
             ctx.load_cert_chain(str(files.cert), str(files.key))
         return ctx
 
@@ -147,16 +165,34 @@ class Prober:
         EOF after the server spoke, HTTP answer) is never retried.
         """
         check = transport.check_hostname if transport.check_hostname is not None else transport.server_name is not None
-        ctx = self.context(credential, transport.tls_version, check and transport.server_name is not None)
-        outcome = run_probe(endpoint, ctx, transport)
+        check = check and transport.server_name is not None
+        if transport.tls_version == "quic":
+            files = self.credential_files(credential)  # aioquic itself is imported only inside run_quic_probe
+
+            def attempt() -> Outcome:
+                return run_quic_probe(endpoint, files, self.server_ca, transport, check, classify_response)
+        else:
+            ctx = self.context(credential, transport.tls_version, check)
+
+            def attempt() -> Outcome:
+                return run_probe(endpoint, ctx, transport)
+        outcome = attempt()
         retries = 0
         while isinstance(outcome, Unreachable) and outcome.transient and retries < self.retries:
             retries += 1
             time.sleep(RETRY_BACKOFF * retries)
-            outcome = run_probe(endpoint, ctx, transport)
+            outcome = attempt()
         if retries:
             outcome = replace(outcome, evidence=replace(outcome.evidence, retries=retries))
         return outcome
+
+    def quic_exchange(self, endpoint: Endpoint, credential: Credential | None, transport: Transport,
+                      session_ticket: object = None) -> QuicExchange:
+        """One QUIC attempt offering ``session_ticket``, keeping the ticket the server issues (no retries)."""
+        check = transport.check_hostname if transport.check_hostname is not None else transport.server_name is not None
+        return quic_exchange(endpoint, self.credential_files(credential), self.server_ca, transport,
+                             check and transport.server_name is not None, classify_response,
+                             session_ticket=session_ticket)
 
     def fresh_context(self, credential: Credential | None, tls_version: str, check_hostname: bool) -> ssl.SSLContext:
         """An uncached context, for probes that change it (ALPN) or tie sessions to it (resumption)."""
@@ -403,6 +439,7 @@ def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> 
                     detail=f"connections used: {len(set(streams))}" if n else "",
                     **_wire_facts(True),  # type: ignore[arg-type]
                     server=response.headers.get("server"),
+                    alt_svc=response.headers.get("alt-svc"),
                 )
                 last = classify_response(response.status_code, body, evidence)
                 if not isinstance(last, Accepted):
@@ -569,4 +606,4 @@ def is_ip_address(name: str) -> bool:
         return False
 
 
-__all__ = ["TLS_VERSIONS", "KNOWN_MARKERS", "MAX_BODY", "ECHO_MARKER", "DEFAULT_RETRIES", "RETRY_BACKOFF", "Endpoint", "Transport", "Prober", "run_probe", "parse_certificate_message", "parse_certificate_request", "SIGNATURE_SCHEMES", "classify_response", "parse_echo", "body_marker", "alert_name", "classify_error", "tcp_reachable", "is_ip_address"]
+__all__ = ["TLS_VERSIONS", "TRANSPORTS", "KNOWN_MARKERS", "MAX_BODY", "ECHO_MARKER", "DEFAULT_RETRIES", "RETRY_BACKOFF", "Endpoint", "Transport", "Prober", "run_probe", "parse_certificate_message", "parse_certificate_request", "SIGNATURE_SCHEMES", "classify_response", "parse_echo", "body_marker", "alert_name", "classify_error", "tcp_reachable", "is_ip_address"]
