@@ -30,9 +30,20 @@ from .gate import CheckRecord, Gate, describe_check
 from .judge import FAIL, PASS, SKIP, UNSUPPORTED, WARN, load_profile
 from .kit import load_kit
 from .pki import KeyPool
-from .report import LiveStatus, RunInfo, compare, counts, load_report, write_reports
+from .report import LiveStatus, RunInfo, compare, counts, load_report, target_lines, write_reports
 from .report import waivers as waiver_file
-from .targets import MUTANTS, TargetOptions, TargetUnavailable, external_target, in_ci, validate_spec
+from .targets import (
+    MUTANTS,
+    TargetOptions,
+    TargetSpec,
+    TargetUnavailable,
+    external_target,
+    in_ci,
+    load_inventory,
+    parse_shard,
+    shard,
+    validate_spec,
+)
 from .wire import DEFAULT_RETRIES, TLS_VERSIONS
 
 GATE_KEY = pytest.StashKey["RunState"]()
@@ -94,6 +105,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "version), dev (100, random), thorough (1000, random)")
     g.addoption("--fuzz-examples", default=None, metavar="N",
                 help=f"examples per target and TLS version (1-{MAX_EXAMPLES}; overrides the profile's count)")
+    _add_fleet_options(g)
+
+
+def _add_fleet_options(g: Any) -> None:
+    """Fleet audits: many targets from one inventory, a shard of it, connections per target."""
+    g.addoption("--targets-file", default=None, type=Path, metavar="FLEET.toml",
+                help="an inventory of targets, each [[target]] with its own url, server_name, server_ca, client CA "
+                     "or client cert, profile... (paths relative to the file); instead of --target")
+    g.addoption("--shard", default=None, metavar="K/N",
+                help="run only shard K of N of the targets (deterministic, by name); merge the shards' reports "
+                     "with `mtlsgate merge`")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -163,14 +185,14 @@ class RunState:
                 client_ca_key=opt.client_ca_key, client_cert=opt.client_cert, client_key=opt.client_key,
                 revoked_cert=opt.revoked_cert, revoked_key=opt.revoked_key, kit=kit,
                 alt_server_name=opt.alt_server_name, echo_backend=opt.echo_backend)
-            self.targets = [validate_spec(t) for t in (opt.target or ["reference"])]
+            self.targets, self.specs, self.shard = _select_targets(opt)
             if kit is not None and "reference" in self.targets:
                 raise UsageError("--kit needs --target local:<lb> (provisioned with the kit) or --target https://...; "
                                  "the reference target uses its own PKI")
             # No --profile: each target uses its own (local:caddy -> caddy.toml), else default.
             self.profile = load_profile(opt.profile) if opt.profile else None
             for spec in self.targets:
-                if spec.startswith("https:"):
+                if spec.startswith("https:") and spec not in self.specs:
                     external_target(spec, self.options, "default")  # reads and checks the files now
             _check_numbers(opt)
             _check_writable(opt.reports_dir)
@@ -189,7 +211,7 @@ class RunState:
             raise pytest.UsageError(f"--fuzz-examples must be a whole number between 1 and {MAX_EXAMPLES}")
         self.fuzz = FuzzOptions(profile=opt.fuzz_profile, examples=int(examples) if examples is not None else None,
                                 repro_dir=(opt.reports_dir / "repro").absolute(),
-                                replay_flags={t: replay_flags(config, t) for t in self.targets})
+                                replay_flags={t: replay_flags(config, t, self.specs.get(t)) for t in self.targets})
 
     def ensure_gate(self) -> Gate:
         if self.gate is None:
@@ -198,7 +220,8 @@ class RunState:
             self.gate = Gate(target_specs=self.targets, options=self.options, profile=self.profile, workdir=self.workdir,
                              pool=KeyPool(), tls_versions=self.versions, probe_timeout=opt.probe_timeout,
                              reference_policy=MUTANTS[opt.reference_mutant] if opt.reference_mutant else None,
-                             max_duration=opt.max_duration, retries=opt.probe_retries, fuzz=self.fuzz)
+                             max_duration=opt.max_duration, retries=opt.probe_retries, fuzz=self.fuzz,
+                             specs=self.specs)
         return self.gate
 
     def close(self) -> None:
@@ -221,6 +244,8 @@ class RunState:
         for spec in self.targets:
             st = self.gate.states.get(spec) if self.gate else None
             info: dict[str, Any] = {"name": spec}
+            if spec in self.specs and self.specs[spec].url != spec:
+                info["url"] = self.specs[spec].url
             if st is not None:
                 t = st.target
                 info.update(kind=t.kind, endpoint=f"{t.endpoint.host}:{t.endpoint.port}", server_name=t.server_name,
@@ -228,6 +253,40 @@ class RunState:
                             ca_names={v: list(b.facts.ca_names) for v, b in st.baselines.items() if b.facts})
             infos.append(info)
         return infos
+
+
+def _select_targets(opt: Any) -> tuple[list[str], dict[str, TargetSpec], dict[str, Any] | None]:
+    """The run's target names, the inventory entries by name, and the shard (for the report).
+
+    ``--targets-file`` replaces ``--target`` and the trust flags: each entry has its own.
+    ``--shard K/N`` keeps a deterministic 1/N of whichever list was given.
+    """
+    specs: dict[str, TargetSpec] = {}
+    if opt.targets_file is not None:
+        if opt.target:
+            raise UsageError("--targets-file and --target: give one or the other (add the target to the file)")
+        for flag in ("server_name", "server_ca", "client_ca_cert", "client_ca_key", "client_cert", "client_key",
+                     "revoked_cert", "revoked_key", "alt_server_name", "kit"):
+            if getattr(opt, flag) is not None:
+                raise UsageError(f"--{flag.replace('_', '-')} applies to --target; with --targets-file each entry "
+                                 f"has its own {flag}")
+        if opt.echo_backend:
+            raise UsageError("--echo-backend applies to --target; with --targets-file each entry has its own "
+                             "echo_backend")
+        specs = {s.name: s for s in load_inventory(opt.targets_file)}
+        names = list(specs)
+    else:
+        names = [validate_spec(t) for t in (opt.target or ["reference"])]
+    if opt.shard is None:
+        return names, specs, None
+    k, n = parse_shard(opt.shard)
+    everyone = [TargetSpec(name=t, url=t) for t in dict.fromkeys(names)]
+    mine = [s.name for s in shard(everyone, k, n)]
+    if not mine:
+        raise UsageError(f"--shard {opt.shard}: shard {k} of {n} has no target ({len(everyone)} targets in all); "
+                         f"use at most {len(everyone)} shards")
+    info = {"index": k, "count": n, "targets": [t.name for t in everyone]}  # the whole list, in its order
+    return mine, {t: specs[t] for t in mine if t in specs}, info
 
 
 def _check_numbers(opt: Any) -> None:
@@ -325,17 +384,22 @@ class CheckRunner:
         return record
 
 
-def replay_flags(config: pytest.Config, spec: str) -> str:
-    """The ``mtlsgate replay`` flags that reach ``spec`` again, as this run reached it (paths absolute)."""
+def replay_flags(config: pytest.Config, spec: str, entry: TargetSpec | None = None) -> str:
+    """The ``mtlsgate replay`` flags that reach ``spec`` again, as this run reached it (paths absolute).
+
+    An inventory entry brings its own URL, trust material and profile.
+    """
     opt = config.option
-    flags = [f"--target {shlex.quote(spec)}"]
-    if opt.reference_mutant and spec == "reference":
+    url = entry.url if entry is not None else spec
+    flags = [f"--target {shlex.quote(url)}"]
+    if opt.reference_mutant and url == "reference":
         flags.append(f"--reference-mutant {opt.reference_mutant}")
-    if opt.profile:
-        flags.append(f"--profile {shlex.quote(opt.profile)}")
+    profile = (entry.profile if entry is not None else None) or opt.profile
+    if profile:
+        flags.append(f"--profile {shlex.quote(profile)}")
     for name in ("server_name", "server_ca", "client_ca_cert", "client_ca_key", "client_cert", "client_key"):
-        value = getattr(opt, name)
-        if value is not None and spec.startswith("https:"):
+        value = getattr(entry.options if entry is not None else opt, name)
+        if value is not None and url.startswith("https:"):
             shown = str(value.absolute()) if isinstance(value, Path) else str(value)
             flags.append(f"--{name.replace('_', '-')} {shlex.quote(shown)}")
     return " ".join(flags)
@@ -417,7 +481,8 @@ class RunHooks:
         info = RunInfo(targets=state.target_infos(), profile=state.profile_name, started_at=state.started,
                        duration_s=time.time() - state.started, aborted=state.aborted,
                        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED, waivers=review,
-                       comparison=comparison.to_dict() if comparison else None)
+                       comparison=comparison.to_dict() if comparison else None,
+                       extra={"shard": state.shard} if state.shard else {})
         try:
             self.paths = write_reports(session.config.option.reports_dir, state.records, info)
         except OSError as exc:
@@ -441,6 +506,7 @@ class RunHooks:
             terminalreporter.write_line(f"{prefix}: {state.aborted}", red=True, bold=True)
         ran = ", ".join(f"{n} {v}" for v, n in tally.items() if n) or "no check ran"
         terminalreporter.write_line(f"profile {state.profile_name}: {ran} ({len(state.records)} checks)")
+        _fleet_lines(terminalreporter, state)
         for r in state.records:
             if r["verdict"] == "waived":
                 w = r["waiver"]
@@ -464,6 +530,16 @@ class RunHooks:
                                         f"{sum(len(r['fuzz']['disagreements']) for r in fuzzed)}")
         for name, path in self.paths.items():
             terminalreporter.write_line(f"{name}: {path}")
+
+
+def _fleet_lines(terminalreporter: Any, state: RunState) -> None:
+    """With several targets: one line per target, the failing ones first with their failing check ids."""
+    if len(state.targets) < 2:
+        return
+    info = RunInfo(targets=[{"name": t} for t in state.targets], profile=state.profile_name,
+                   started_at=state.started, duration_s=0)
+    for line in target_lines(state.records, info):
+        terminalreporter.write_line(line, red=line.startswith("FAILED"), green=line.startswith("PASSED"))
 
 
 def _say(config: pytest.Config, line: str, **markup: bool) -> None:

@@ -12,7 +12,9 @@ is :mod:`mtlsgate.gate.runner`'s job.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from ..checks import Materials, catalogue
 from ..errors import UntestableTarget
 from ..judge import Profile, load_profile, observe
 from ..pki import Credential, KeyPool, key_description, signature_hash_name
-from ..targets import ReferencePolicy, Target, TargetOptions, open_target
+from ..targets import ReferencePolicy, Target, TargetOptions, TargetSpec, open_target
 from ..wire import (
     DEFAULT_RETRIES,
     TLS_VERSIONS,
@@ -65,8 +67,11 @@ class Targets:
     def __init__(self, *, options: TargetOptions, profile: Profile | None, workdir: Path, pool: KeyPool,
                  tls_versions: tuple[str, ...] = TLS_VERSIONS, probe_timeout: float = 5.0,
                  reference_policy: ReferencePolicy | None = None, max_duration: float | None = None,
-                 retries: int = DEFAULT_RETRIES) -> None:
+                 retries: int = DEFAULT_RETRIES, specs: Mapping[str, TargetSpec] | None = None) -> None:
         self.options = options
+        #: Per target (by name): its URL and its own trust material and profile (``--targets-file``);
+        #: a target not in here is a ``--target`` value with the run's flags.
+        self.specs: Mapping[str, TargetSpec] = specs or {}
         self.profile = profile
         self.workdir = workdir
         self.pool = pool
@@ -86,10 +91,17 @@ class Targets:
         if state is not None:
             return state
         workdir = self.workdir / f"t{len(self.states)}"
+        entry = self.spec(spec)
         target = self._stack.enter_context(open_target(
-            spec, self.options, pool=self.pool, workdir=workdir,
-            profile=self.profile.name if self.profile else None, reference_policy=self.reference_policy))
-        profile = self.profile or load_profile(target.profile)
+            entry.url, entry.options, pool=self.pool, workdir=workdir,
+            profile=entry.profile or (self.profile.name if self.profile else None),
+            reference_policy=self.reference_policy))
+        if target.name != entry.name:  # an inventory entry's own name is the target's key in every report
+            target = dataclasses.replace(target, name=entry.name)
+        profile = load_profile(entry.profile) if entry.profile else self.profile or load_profile(target.profile)
+        if entry.identity_headers:
+            profile = dataclasses.replace(profile, identity_headers={**profile.identity_headers,
+                                                                     **dict(entry.identity_headers)})
         materials = Materials(pool=self.pool, client_ca=target.client_ca, identity=target.identity,
                               revoked=target.revoked, server_ca_key=target.server_ca_key,
                               max_intermediates=profile.max_intermediates)
@@ -97,6 +109,10 @@ class Targets:
         self.states[spec] = state
         self._preflight(state)
         return state
+
+    def spec(self, name: str) -> TargetSpec:
+        """The target named ``name``: its inventory entry, or a ``--target`` value with the run's flags."""
+        return self.specs.get(name) or TargetSpec(name=name, url=name, options=self.options)
 
     def close(self) -> None:
         """Stop every target this run started (local LBs by pid, the reference's threads)."""

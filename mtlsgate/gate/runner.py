@@ -8,6 +8,7 @@ opening, preflight, liveness, the run's deadline — belong to :class:`~mtlsgate
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from ..fuzz import FUZZ_CHECK, MAX_DEPTH, POLICY_VERSION, Campaign, FuzzOptions,
 from ..judge import FAIL, PASS, SKIP, UNSUPPORTED, WARN, Profile, Verdict, judge
 from ..pki import Credential, KeyPool
 from ..report import excerpt, log_size
-from ..targets import ReferencePolicy, TargetOptions
+from ..targets import ReferencePolicy, TargetOptions, TargetSpec
 from ..wire import DEFAULT_RETRIES, TLS_VERSIONS, Outcome, RejectedTLS, Transport, Unreachable, describe, to_dict
 from .lifecycle import Targets, TargetState
 from .records import MODE_CHECK, CheckRecord, certificate_summary, describe_check
@@ -28,7 +29,8 @@ class Gate:
     def __init__(self, *, target_specs: list[str], options: TargetOptions, profile: Profile | None, workdir: Path,
                  pool: KeyPool, tls_versions: tuple[str, ...] = TLS_VERSIONS, probe_timeout: float = 5.0,
                  reference_policy: ReferencePolicy | None = None, max_duration: float | None = None,
-                 retries: int = DEFAULT_RETRIES, fuzz: FuzzOptions | None = None) -> None:
+                 retries: int = DEFAULT_RETRIES, fuzz: FuzzOptions | None = None,
+                 specs: Mapping[str, TargetSpec] | None = None) -> None:
         self.target_specs = target_specs
         self.profile = profile
         self.pool = pool
@@ -36,7 +38,8 @@ class Gate:
         self.fuzz = fuzz or FuzzOptions()
         self.targets = Targets(options=options, profile=profile, workdir=workdir, pool=pool,
                                tls_versions=tls_versions, probe_timeout=probe_timeout,
-                               reference_policy=reference_policy, max_duration=max_duration, retries=retries)
+                               reference_policy=reference_policy, max_duration=max_duration, retries=retries,
+                               specs=specs)
         self.started_at = time.time()
         #: Set once the run cannot go on (the target stopped answering, the time is up):
         #: every later check is recorded as not run, with this line as the reason.

@@ -10,7 +10,7 @@ from .. import __version__
 from .status import RunInfo, counts
 
 #: Version of ``mtlsgate.json`` (docs/schema/mtlsgate.schema.json): minor for added fields, major for breaks.
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 def build_json(records: list[dict[str, Any]], info: RunInfo) -> dict[str, Any]:

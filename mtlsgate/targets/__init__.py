@@ -3,7 +3,8 @@
 ``base`` holds :class:`Target` and the lab PKI; ``reference`` is the strict in-process proxy
 (and its mutants); ``local`` renders ``fixtures/targets/<lb>/`` and runs the binary by pid;
 ``provision`` makes ``local:<lb>[:variant]`` from those; ``select`` turns a ``--target``
-value into a running target (``open_target``); ``emit`` renders a kit's listener config.
+value into a running target (``open_target``); ``emit`` renders a kit's listener config;
+``inventory`` reads a fleet (``--targets-file``) and shards it.
 
 May import: :mod:`mtlsgate.checks`, :mod:`mtlsgate.fuzz`, :mod:`mtlsgate.kit` and everything below them.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from .base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabFiles, LabPKI, Target
 from .emit import START_COMMANDS, Emitted, emit_config
+from .inventory import ENTRY_KEYS, TRUST_KEYS, TargetSpec, load_inventory, parse_shard, shard
 from .local import (
     FIXTURES_DIR,
     LBS,
@@ -84,4 +86,10 @@ __all__ = [
     "emit_config",
     "Emitted",
     "START_COMMANDS",
+    "ENTRY_KEYS",
+    "TRUST_KEYS",
+    "TargetSpec",
+    "load_inventory",
+    "parse_shard",
+    "shard",
 ]
