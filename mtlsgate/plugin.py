@@ -116,10 +116,16 @@ def _add_fleet_options(g: Any) -> None:
     g.addoption("--shard", default=None, metavar="K/N",
                 help="run only shard K of N of the targets (deterministic, by name); merge the shards' reports "
                      "with `mtlsgate merge`")
+    g.addoption("--per-target-connections", type=int, default=4, metavar="N",
+                help="probe up to N of a target's independent checks at once (1: one at a time; default 4); "
+                     "resumption and fuzz checks always run alone")
+    g.addoption("--connections", type=int, default=8, metavar="N",
+                help="probe connections at once over all targets of this process (default 8)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mtlsgate: a conformance check of mtlsgate")
+    _keep_targets_on_one_worker(config)
     try:
         state = RunState(config)
     except pytest.UsageError:
@@ -177,6 +183,7 @@ class RunState:
         self.active = False
         self.previous_sigterm: Any = None
         self.announced = False  # the abort line was already printed
+        self.plans: dict[str, list[tuple[str, str]]] | None = None  # per target: the checks the items ask for
         opt = config.option
         try:
             kit = load_kit(opt.kit) if opt.kit is not None else None
@@ -297,6 +304,10 @@ def _check_numbers(opt: Any) -> None:
         raise UsageError(f"--max-duration {opt.max_duration}: expected seconds, more than 0 and at most 86400")
     if not 0 <= opt.probe_retries <= 5:
         raise UsageError(f"--probe-retries {opt.probe_retries}: expected 0 to 5")
+    if not 1 <= opt.per_target_connections <= 64:
+        raise UsageError(f"--per-target-connections {opt.per_target_connections}: expected 1 to 64")
+    if not 1 <= opt.connections <= 256:
+        raise UsageError(f"--connections {opt.connections}: expected 1 to 256")
 
 
 def _check_writable(directory: Path) -> None:
@@ -313,6 +324,80 @@ def _check_writable(directory: Path) -> None:
         raise UsageError(f"--reports-dir {directory}: {path} is not a directory")
     if not os.access(path, os.W_OK | os.X_OK):
         raise UsageError(f"--reports-dir {directory}: {path} is not writable")
+
+
+def _keep_targets_on_one_worker(config: pytest.Config) -> None:
+    """Under ``-n N``, xdist's default ``--dist load`` spreads a target's checks over every worker,
+    and each worker would start and preflight every target. ``loadgroup`` with one group per
+    target (see pytest_collection_modifyitems) keeps a target on one worker: N targets at once.
+    """
+    if getattr(config.option, "dist", "no") == "load" and not _is_xdist_worker(config):
+        config.option.dist = "loadgroup"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One xdist group per target (a no-op without xdist's ``loadgroup``)."""
+    if not getattr(config.option, "dist", "no").startswith("loadgroup"):
+        return
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "gate" in callspec.params:
+            item.add_marker(pytest.mark.xdist_group(f"mtlsgate:{callspec.params['gate'][0]}"))
+
+
+def _check_ids(function: Any, cache: dict[Any, tuple[str, ...]]) -> tuple[str, ...]:
+    """The ``gate.check("<id>")`` literals in a suite's test function (what it will run), from its source."""
+    if function in cache:
+        return cache[function]
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        tree = None
+    ids = tuple(n.args[0].value for n in ast.walk(tree) if tree is not None and isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute) and n.func.attr == "check" and isinstance(n.func.value, ast.Name)
+                and n.func.value.id == "gate" and n.args and isinstance(n.args[0], ast.Constant)
+                and isinstance(n.args[0].value, str)) if tree is not None else ()
+    cache[function] = ids
+    return ids
+
+
+def check_plans(items: list[pytest.Item]) -> dict[str, list[tuple[str, str]]]:
+    """Per target, in run order: the (TLS version, check id) pairs the collected items will ask for."""
+    plans: dict[str, list[tuple[str, str]]] = {}
+    cache: dict[Any, tuple[str, ...]] = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        function = getattr(item, "function", None)
+        if callspec is None or function is None or "gate" not in callspec.params:
+            continue
+        spec, version = callspec.params["gate"]
+        plans.setdefault(spec, []).extend((version, check_id) for check_id in _check_ids(function, cache))
+    return plans
+
+
+def _run_ahead(state: RunState, gate: Gate, spec: str, items: list[pytest.Item]) -> None:
+    """Start ``spec``'s independent checks (and, outside xdist, the next targets') on their connections.
+
+    ``--per-target-connections`` threads per target, at most ``--connections`` over the
+    targets in flight; a worker of xdist only ever runs ahead on the target it is on.
+    """
+    opt = state.config.option
+    if opt.per_target_connections < 2:
+        return
+    if state.plans is None:
+        state.plans = check_plans(items)
+    order = list(state.plans)
+    if spec not in order:
+        return
+    ahead = 1 if _is_xdist_worker(state.config) else max(1, opt.connections // opt.per_target_connections)
+    at = order.index(spec)
+    for other in order[at:at + ahead]:
+        if other in gate.states or other == spec:  # the others were preflighted already (or are not ours)
+            gate.prefetch(other, state.plans[other], min(opt.per_target_connections, opt.connections))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -343,6 +428,10 @@ class CheckRunner:
             self._node.user_properties.append((ABORT_PROPERTY, self._state.aborted))
             pytest.skip(f"run stopped: {self._state.aborted}")
         gate = self._state.ensure_gate()
+        if _is_xdist_worker(self._state.config) and self._start_on_worker(gate):
+            self._node.user_properties.append((ABORT_PROPERTY, self._state.aborted or ""))
+            pytest.skip(f"run stopped: {self._state.aborted}")
+        _run_ahead(self._state, gate, self.target, self._node.session.items)
         record = gate.run_check(self.target, self.tls_version, check_id)
         row = record.to_dict()
         where = f"{check_id} [TLS {self.tls_version}] on {record.target}"
@@ -382,6 +471,29 @@ class CheckRunner:
             pytest.fail("\n".join(lines), pytrace=False)
         assert record.verdict in (PASS, WARN)
         return record
+
+
+    def _start_on_worker(self, gate: Gate) -> bool:
+        """Under xdist a worker starts a target at its first check (it runs only its own targets).
+
+        True when the target cannot be tested: the run stops, as the preflight stops it.
+        """
+        if self.target in gate.states or self.target in gate.unavailable:
+            return False
+        try:
+            gate.start(self.target)
+        except TargetUnavailable as exc:
+            if not in_ci():
+                gate.unavailable[self.target] = str(exc)
+                return False
+            self._state.aborted = f"{exc} (required under CI=true)"
+            return True
+        except UntestableTarget as exc:
+            self._state.aborted = str(exc)
+            return True
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        return False
 
 
 def replay_flags(config: pytest.Config, spec: str, entry: TargetSpec | None = None) -> str:
@@ -431,6 +543,8 @@ class RunHooks:
             return None
         state.active = True
         gate = state.ensure_gate()
+        if _is_xdist_worker(session.config):
+            return None  # a worker starts each target at its first check: it runs only its own targets
         try:
             for spec in state.targets:
                 try:

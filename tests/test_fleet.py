@@ -158,3 +158,22 @@ def test_three_shards_merged_equal_the_unsharded_run(tmp_path: Path, run_suite) 
     assert missing.returncode == 2 and missing.stderr == "error: merge: shard 3/3 is missing (1 of 3 missing); " \
                                                          "the merged report would not cover the fleet\n"
     assert not (tmp_path / "m2").exists() and not (tmp_path / "m3").exists()
+
+
+@pytest.mark.parametrize("mutant", [None, "no-crl", "accept-expired", "trust-any-ca", "ignore-eku"])
+def test_checks_run_ahead_in_parallel_give_the_sequential_verdicts(mutant: str | None, tmp_path: Path,
+                                                                    pool: KeyPool) -> None:
+    from gate_runs import run_suite_in_process
+
+    from mtlsgate.targets import MUTANTS
+
+    policy = MUTANTS[mutant] if mutant else None
+    runs = {}
+    for connections in (1, 4, 8):
+        workdir = tmp_path / f"c{connections}"
+        workdir.mkdir()
+        records = run_suite_in_process("reference", workdir, pool, connections=connections, reference_policy=policy)
+        runs[connections] = sorted((r["id"], r["tls_version"], r["verdict"], r["observed"]) for r in records)
+    assert runs[1] == runs[4] == runs[8]
+    assert any(v == "pass" for _, _, v, _ in runs[1])
+    assert any(v == "fail" for _, _, v, _ in runs[1]) == (mutant is not None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .lifecycle import Targets, TargetState, VersionBaseline
 from .records import MODE_CHECK, CheckRecord, certificate_summary, describe_check
-from .runner import Gate
+from .runner import SERIAL_CHECKS, Gate
 
 __all__ = [
     "MODE_CHECK",
@@ -20,5 +20,6 @@ __all__ = [
     "Targets",
     "TargetState",
     "VersionBaseline",
+    "SERIAL_CHECKS",
     "Gate",
 ]
