@@ -2,6 +2,10 @@
 
 Suites stay declarative — ``gate.check("reject.expired")`` — and every check is
 parametrized here over the targets and TLS versions of the run.
+
+pytest loads this module in every session (the entry point), so it imports the layers
+below inside its hooks, and they import the heavy libraries (httpx, Hypothesis,
+tlslite-ng, pyOpenSSL, trustme) only where a check uses them: start-up pays for none of it.
 """
 
 from __future__ import annotations
@@ -19,32 +23,15 @@ import time
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
-from .fuzz import FUZZ_PROFILES as PROFILES
-from .fuzz import MAX_EXAMPLES, FuzzOptions
-from .gate import CheckRecord, Gate, describe_check
-from .judge import FAIL, PASS, SKIP, UNSUPPORTED, WARN, load_profile
-from .kit import load_kit
-from .pki import KeyPool
-from .report import LiveStatus, RunInfo, compare, counts, load_report, target_lines, write_reports
-from .report import waivers as waiver_file
-from .targets import (
-    MUTANTS,
-    TargetOptions,
-    TargetSpec,
-    TargetUnavailable,
-    external_target,
-    in_ci,
-    load_inventory,
-    parse_shard,
-    shard,
-    validate_spec,
-)
-from .wire import DEFAULT_RETRIES, TLS_VERSIONS
+
+if TYPE_CHECKING:
+    from .gate import CheckRecord, Gate
+    from .targets import TargetSpec
 
 GATE_KEY = pytest.StashKey["RunState"]()
 RECORD_PROPERTY = "mtlsgate"
@@ -64,6 +51,11 @@ class PolicyWarning(UserWarning):
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from .fuzz import FUZZ_PROFILES as PROFILES
+    from .fuzz import MAX_EXAMPLES
+    from .targets import MUTANTS
+    from .wire import DEFAULT_RETRIES, TLS_VERSIONS
+
     g = parser.getgroup("mtlsgate", "mtlsgate: mutual-TLS conformance")
     g.addoption("--target", action="append", default=None, metavar="TARGET",
                 help="reference (default), local:<nginx|haproxy|apache|caddy|traefik>, or an https:// URL; repeatable")
@@ -124,6 +116,8 @@ def _add_fleet_options(g: Any) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from .report import LiveStatus
+
     config.addinivalue_line("markers", "mtlsgate: a conformance check of mtlsgate")
     _keep_targets_on_one_worker(config)
     try:
@@ -174,6 +168,14 @@ class RunState:
     """Per-session state: options parsed on first use, the gate, the collected records."""
 
     def __init__(self, config: pytest.Config) -> None:
+        from .fuzz import MAX_EXAMPLES, FuzzOptions
+        from .judge import load_profile
+        from .kit import load_kit
+        from .report import load_report
+        from .report import waivers as waiver_file
+        from .targets import TargetOptions, external_target
+        from .wire import TLS_VERSIONS
+
         self.config = config
         self.records: list[dict[str, Any]] = []
         self.gate: Gate | None = None
@@ -221,6 +223,10 @@ class RunState:
                                 replay_flags={t: replay_flags(config, t, self.specs.get(t)) for t in self.targets})
 
     def ensure_gate(self) -> Gate:
+        from .gate import Gate
+        from .pki import KeyPool
+        from .targets import MUTANTS
+
         if self.gate is None:
             opt = self.config.option
             self.workdir = Path(tempfile.mkdtemp(prefix="mtlsgate-"))
@@ -268,6 +274,8 @@ def _select_targets(opt: Any) -> tuple[list[str], dict[str, TargetSpec], dict[st
     ``--targets-file`` replaces ``--target`` and the trust flags: each entry has its own.
     ``--shard K/N`` keeps a deterministic 1/N of whichever list was given.
     """
+    from .targets import TargetSpec, load_inventory, parse_shard, shard, validate_spec
+
     specs: dict[str, TargetSpec] = {}
     if opt.targets_file is not None:
         if opt.target:
@@ -422,6 +430,10 @@ class CheckRunner:
         self._node = node
 
     def check(self, check_id: str) -> CheckRecord:
+        from .gate import describe_check
+        from .judge import FAIL, PASS, SKIP, UNSUPPORTED, WARN
+        from .report import waivers as waiver_file
+
         describe_check(check_id)  # an unknown id is a bug in the suite, not a skip
         gate_stopped = self._state.gate is not None and self._state.gate.aborted
         if self._state.aborted and not gate_stopped:  # only under xdist: a worker's preflight stopped the run
@@ -478,6 +490,8 @@ class CheckRunner:
 
         True when the target cannot be tested: the run stops, as the preflight stops it.
         """
+        from .targets import TargetUnavailable, in_ci
+
         if self.target in gate.states or self.target in gate.unavailable:
             return False
         try:
@@ -536,6 +550,8 @@ class RunHooks:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
         """Start and preflight every target before the first check: a dead target stops the run here."""
+        from .targets import TargetUnavailable, in_ci
+
         state = self.state
         if _is_xdist_controller(session.config):
             return None  # workers run the checks and own the targets; the controller reports what they send
@@ -585,6 +601,9 @@ class RunHooks:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from .report import RunInfo, compare, write_reports
+        from .report import waivers as waiver_file
+
         state = self.state
         if not (state.active or state.records or state.aborted) or _is_xdist_worker(session.config):
             return
@@ -610,6 +629,8 @@ class RunHooks:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an expired waiver is a decision overdue
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        from .report import counts
+
         if not self.paths:
             return
         state = self.state
@@ -648,6 +669,8 @@ class RunHooks:
 
 def _fleet_lines(terminalreporter: Any, state: RunState) -> None:
     """With several targets: one line per target, the failing ones first with their failing check ids."""
+    from .report import RunInfo, target_lines
+
     if len(state.targets) < 2:
         return
     info = RunInfo(targets=[{"name": t} for t in state.targets], profile=state.profile_name,

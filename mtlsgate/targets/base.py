@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -14,6 +14,9 @@ from ..checks import catalogue
 from ..fuzz import published_fuzz_cas
 from ..pki import CertSpec, Credential, KeyPool, issue, make_crl, pem, write_private
 from ..wire import Endpoint
+
+if TYPE_CHECKING:
+    import trustme
 
 #: The names the suite's own targets answer to; ``.test`` is reserved (RFC 6761).
 LAB_SERVER_NAME = "mtlsgate.test"
@@ -72,6 +75,8 @@ class LabPKI:
     @classmethod
     def create(cls, pool: KeyPool, server_name: str = LAB_SERVER_NAME,
                alt_server_name: str = LAB_ALT_SERVER_NAME) -> LabPKI:
+        import trustme
+
         server_ca = trustme.CA(key_type=trustme.KeyType.ECDSA, organization_name="mtlsgate lab server CA")
         server_leaf = server_ca.issue_cert(server_name, alt_server_name, "localhost", "127.0.0.1", "::1")
         key = serialization.load_pem_private_key(server_ca.private_key_pem.bytes(), password=None)
