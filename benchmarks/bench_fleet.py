@@ -43,7 +43,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mtlsgate.pki import KeyPool  # noqa: E402 - after the checkout is on the path
+from mtlsgate.checks import Materials, catalogue  # noqa: E402 - after the checkout is on the path
+from mtlsgate.fuzz import published_fuzz_cas  # noqa: E402
+from mtlsgate.pki import Credential, KeyPool, make_crl, pem  # noqa: E402
 from mtlsgate.targets import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabPKI  # noqa: E402
 
 NGINX_HEAD = """\
@@ -205,6 +207,15 @@ def process(cmd: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
             proc.wait(timeout=10)
 
 
+def publish_crls(crl_file: Path, root: Credential, suite_pool: KeyPool) -> None:
+    """An empty CRL for every intermediate the suite will mint under ``root``, as an operator publishes one
+    for every CA it issues: the listeners check CRLs for the whole chain (CRL_CHECK_ALL)."""
+    materials = Materials(pool=suite_pool, client_ca=root)
+    cas = [*catalogue.published_intermediates(materials), *published_fuzz_cas(suite_pool, root)]
+    with crl_file.open("ab") as out:
+        out.write(pem(*(make_crl(ca, []) for ca in cas)))
+
+
 @contextlib.contextmanager
 def fleet(work: Path, listeners: int, cache: Path) -> Iterator[Path]:
     """The running fleet; yields its inventory. Half the listeners on nginx, half on HAProxy."""
@@ -215,12 +226,14 @@ def fleet(work: Path, listeners: int, cache: Path) -> Iterator[Path]:
     ports = free_ports(listeners + 1)
     backend, ports = ports[0], ports[1:]
     entries, nginx_blocks, haproxy_blocks = [], [], []
+    suite_pool = KeyPool()  # the keys the suite mints with (the same on-disk cache as the pytest runs)
     strip = "\n".join(f'            proxy_set_header {h} "";' for h in NGINX_STRIP)
     for n, port in enumerate(ports):
         lb = "nginx" if n % 2 == 0 else "haproxy"
         d = work / f"l{n:03d}"
         pki = LabPKI.create(KeyPool(cache_dir=cache / f"l{n:03d}"))  # its own keys: its own client CA
         files = pki.write(d)
+        publish_crls(files.crl, pki.client_root, suite_pool)
         ca = pki.client_root.write(d, "client-root-ca")
         ident = pki.identity.write(d, "client")
         revoked = pki.revoked.write(d, "revoked")

@@ -562,14 +562,15 @@ class RunHooks:
         if _is_xdist_worker(session.config):
             return None  # a worker starts each target at its first check: it runs only its own targets
         try:
-            for spec in state.targets:
-                try:
-                    gate.start(spec)
-                except TargetUnavailable as exc:
+            failures = gate.targets.start_many(state.targets, session.config.option.connections)
+            for spec, exc in failures.items():  # in the targets' order: the first one stops the run
+                if isinstance(exc, TargetUnavailable):
                     if in_ci():
                         raise UntestableTarget(f"{exc} (required under CI=true)") from None
                     gate.unavailable[spec] = str(exc)
                     self._line(session, f"mtlsgate: skipping {spec}: {exc}")
+                else:
+                    raise exc
         except UntestableTarget as exc:
             state.aborted = str(exc)
             state.announced = True

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,9 @@ class TargetState:
     # Report forms that do not change during a run, made once (the benchmark's hot path):
     summaries: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by check id
     baseline_dicts: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by TLS version
+    ready: threading.Lock = field(default_factory=threading.Lock)  # held while the target is preflighted
+    preflighted: bool = False
+    failure: Exception | None = None  # what the preflight raised
 
 
 class Targets:
@@ -83,13 +88,44 @@ class Targets:
         self.states: dict[str, TargetState] = {}
         self.unavailable: dict[str, str] = {}  # targets whose LB binary is missing: their checks skip
         self._stack = contextlib.ExitStack()
+        self._lock = threading.Lock()
         self._deadline = time.monotonic() + max_duration if max_duration else None
 
     def start(self, spec: str) -> TargetState:
         """Start and preflight ``spec`` once; raises UntestableTarget with one line."""
-        state = self.states.get(spec)
-        if state is not None:
-            return state
+        with self._lock:  # opening (processes, files, the exit stack) is serial; preflights may overlap
+            state = self.states.get(spec) or self._open(spec)
+        with state.ready:
+            if not state.preflighted:
+                state.preflighted = True
+                try:
+                    self._preflight(state)
+                except Exception as exc:
+                    state.failure = exc
+                    raise
+        if state.failure is not None:  # asked again: the same answer, never a half-preflighted target
+            raise state.failure
+        return state
+
+    def start_many(self, specs: list[str], workers: int) -> dict[str, BaseException]:
+        """Start and preflight ``specs`` on up to ``workers`` threads (a fleet's preflights overlap).
+
+        Returns what each target that could not be started raised, in ``specs`` order; the
+        caller decides, as for :meth:`start`, whether that stops the run.
+        """
+        if workers < 2 or len(specs) < 2:
+            errors: dict[str, BaseException] = {}
+            for spec in specs:
+                try:
+                    self.start(spec)
+                except Exception as exc:  # noqa: BLE001 - handed back to the caller, in order
+                    errors[spec] = exc
+            return errors
+        with ThreadPoolExecutor(max_workers=min(workers, len(specs)), thread_name_prefix="mtlsgate-preflight") as pool:
+            futures = {spec: pool.submit(self.start, spec) for spec in specs}
+        return {spec: f.exception() for spec, f in futures.items() if f.exception() is not None}  # type: ignore[misc]
+
+    def _open(self, spec: str) -> TargetState:
         workdir = self.workdir / f"t{len(self.states)}"
         entry = self.spec(spec)
         target = self._stack.enter_context(open_target(
@@ -107,7 +143,6 @@ class Targets:
                               max_intermediates=profile.max_intermediates)
         state = TargetState(target, Prober(workdir, target.server_ca, retries=self.retries), materials, profile)
         self.states[spec] = state
-        self._preflight(state)
         return state
 
     def spec(self, name: str) -> TargetSpec:
