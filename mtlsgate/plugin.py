@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 GATE_KEY = pytest.StashKey["RunState"]()
 RECORD_PROPERTY = "mtlsgate"
 ABORT_PROPERTY = "mtlsgate-aborted"
+UNTESTABLE_PROPERTY = "mtlsgate-untestable"  # a fleet's target that could not be tested: [name, line]
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
@@ -186,6 +187,7 @@ class RunState:
         self.previous_sigterm: Any = None
         self.announced = False  # the abort line was already printed
         self.plans: dict[str, list[tuple[str, str]]] | None = None  # per target: the checks the items ask for
+        self.untestable: dict[str, str] = {}  # a fleet's targets that could not be tested, with their line
         opt = config.option
         try:
             kit = load_kit(opt.kit) if opt.kit is not None else None
@@ -234,7 +236,7 @@ class RunState:
                              pool=KeyPool(), tls_versions=self.versions, probe_timeout=opt.probe_timeout,
                              reference_policy=MUTANTS[opt.reference_mutant] if opt.reference_mutant else None,
                              max_duration=opt.max_duration, retries=opt.probe_retries, fuzz=self.fuzz,
-                             specs=self.specs)
+                             specs=self.specs, isolate_targets=opt.targets_file is not None)
         return self.gate
 
     def close(self) -> None:
@@ -259,6 +261,8 @@ class RunState:
             info: dict[str, Any] = {"name": spec}
             if spec in self.specs and self.specs[spec].url != spec:
                 info["url"] = self.specs[spec].url
+            if spec in self.untestable:
+                info["untestable"] = self.untestable[spec]
             if st is not None:
                 t = st.target
                 info.update(kind=t.kind, endpoint=f"{t.endpoint.host}:{t.endpoint.port}", server_name=t.server_name,
@@ -453,6 +457,12 @@ class CheckRunner:
             if self._state.aborted is None:
                 self._state.aborted = gate.aborted  # said once, in the terminal summary
             pytest.skip(f"{where}: {record.reason}")
+        if record.target in gate.untestable:  # a fleet: this target could not be tested, the others go on
+            self._node.user_properties.append((RECORD_PROPERTY, json.dumps(row)))
+            self._node.user_properties.append((UNTESTABLE_PROPERTY, json.dumps([record.target,
+                                                                                 gate.untestable[record.target]])))
+            self._state.untestable.setdefault(record.target, gate.untestable[record.target])
+            pytest.skip(f"{where}: {record.reason}")
         waiver = waiver_file.find(self._state.waivers, row) if record.verdict == FAIL else None
         if waiver is not None and not waiver.expired(waiver_file.today()):
             row.update(verdict="waived", waiver=waiver.to_dict())
@@ -503,6 +513,9 @@ class CheckRunner:
             self._state.aborted = f"{exc} (required under CI=true)"
             return True
         except UntestableTarget as exc:
+            if gate.isolate_targets:
+                gate.untestable[self.target] = str(exc)  # its checks are recorded as not run; the others go on
+                return False
             self._state.aborted = str(exc)
             return True
         except UsageError as exc:
@@ -569,6 +582,10 @@ class RunHooks:
                         raise UntestableTarget(f"{exc} (required under CI=true)") from None
                     gate.unavailable[spec] = str(exc)
                     self._line(session, f"mtlsgate: skipping {spec}: {exc}")
+                elif isinstance(exc, UntestableTarget) and gate.isolate_targets:
+                    gate.untestable[spec] = str(exc)
+                    self._line(session, f"mtlsgate: {exc}; its checks are not run, the other targets' are",
+                               red=True, bold=True)
                 else:
                     raise exc
         except UntestableTarget as exc:
@@ -599,6 +616,9 @@ class RunHooks:
                     self.state.records.append(record)
             elif name == ABORT_PROPERTY and self.state.aborted is None:
                 self.state.aborted = value
+            elif name == UNTESTABLE_PROPERTY:
+                target, line = json.loads(value)
+                self.state.untestable.setdefault(target, line)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -612,6 +632,8 @@ class RunHooks:
         comparison = compare(state.baseline, {"checks": state.records}, str(session.config.option.baseline)) \
             if state.baseline is not None else None
         self.review, self.comparison = review, comparison
+        if state.aborted is None and state.untestable:
+            state.aborted = _untestable_line(state)
         info = RunInfo(targets=state.target_infos(), profile=state.profile_name, started_at=state.started,
                        duration_s=time.time() - state.started, aborted=state.aborted,
                        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED, waivers=review,
@@ -668,16 +690,24 @@ class RunHooks:
             terminalreporter.write_line(f"{name}: {path}")
 
 
+def _untestable_line(state: RunState) -> str:
+    """The run's one line when some of a fleet's targets could not be tested (exit 69; the others were)."""
+    names = [t for t in state.targets if t in state.untestable]
+    return (f"{len(names)} of {len(state.targets)} targets could not be tested (the others were): "
+            + "; ".join(state.untestable[t] for t in names))
+
+
 def _fleet_lines(terminalreporter: Any, state: RunState) -> None:
     """With several targets: one line per target, the failing ones first with their failing check ids."""
     from .report import RunInfo, target_lines
 
     if len(state.targets) < 2:
         return
-    info = RunInfo(targets=[{"name": t} for t in state.targets], profile=state.profile_name,
+    info = RunInfo(targets=[{"name": t, **({"untestable": state.untestable[t]} if t in state.untestable else {})}
+                            for t in state.targets], profile=state.profile_name,
                    started_at=state.started, duration_s=0)
     for line in target_lines(state.records, info):
-        terminalreporter.write_line(line, red=line.startswith("FAILED"), green=line.startswith("PASSED"))
+        terminalreporter.write_line(line, red=line.startswith(("FAILED", "UNTESTABLE")), green=line.startswith("PASSED"))
 
 
 def _say(config: pytest.Config, line: str, **markup: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -177,3 +178,29 @@ def test_checks_run_ahead_in_parallel_give_the_sequential_verdicts(mutant: str |
     assert runs[1] == runs[4] == runs[8]
     assert any(v == "pass" for _, _, v, _ in runs[1])
     assert any(v == "fail" for _, _, v, _ in runs[1]) == (mutant is not None)
+
+
+def test_a_dead_listener_in_a_fleet_is_reported_untestable_and_the_others_are_audited(tmp_path: Path,
+                                                                                        run_suite) -> None:
+    with socket.socket() as closed:  # a port nothing listens on (bound, never listening: refused)
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        with reference_fleet(tmp_path, KeyPool(), [None, None]) as entries:
+            dead = entries[1].replace('name = "t1"', 'name = "dead"')
+            dead = "\n".join(f'url = "https://127.0.0.1:{port}"' if line.startswith("url = ") else line
+                             for line in dead.splitlines())
+            path = _inventory(tmp_path, "\n\n".join([entries[0], dead]) + "\n")
+            run = run_suite("--targets-file", str(path), "-k", "not fuzz", "--probe-retries", "0")
+    assert run.exit_code == 69, run.output
+    report = run.report
+    dead_info = next(t for t in report["targets"] if t["name"] == "dead")
+    assert "connection refused" in dead_info["untestable"]
+    assert report["aborted"].startswith("1 of 2 targets could not be tested (the others were): ")
+    rows = {c["target"]: [] for c in report["checks"]}
+    for c in report["checks"]:
+        rows[c["target"]].append(c)
+    assert {c["observed"] for c in rows["dead"]} == {"not run"} and len(rows["dead"]) == len(rows["t0"])
+    assert {c["verdict"] for c in rows["t0"]} <= {"pass", "skip"} and sum(c["verdict"] == "pass" for c in rows["t0"]) > 50
+    summary = (run.reports / "summary.md").read_text()
+    assert "- UNTESTABLE dead: " in summary and "- PASSED t0 (" in summary
+    assert summary.index("UNTESTABLE dead") < summary.index("PASSED t0")

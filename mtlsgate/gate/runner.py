@@ -45,7 +45,7 @@ class Gate:
                  pool: KeyPool, tls_versions: tuple[str, ...] = TLS_VERSIONS, probe_timeout: float = 5.0,
                  reference_policy: ReferencePolicy | None = None, max_duration: float | None = None,
                  retries: int = DEFAULT_RETRIES, fuzz: FuzzOptions | None = None,
-                 specs: Mapping[str, TargetSpec] | None = None) -> None:
+                 specs: Mapping[str, TargetSpec] | None = None, isolate_targets: bool = False) -> None:
         self.target_specs = target_specs
         self.profile = profile
         self.pool = pool
@@ -60,6 +60,10 @@ class Gate:
         #: every later check is recorded as not run, with this line as the reason.
         self.aborted: str | None = None
         self.checks_done = 0
+        #: A fleet (``isolate_targets``): a target that cannot be tested, or stops answering,
+        #: stops only its own checks — here, with its one line — and the others go on.
+        self.isolate_targets = isolate_targets
+        self.untestable: dict[str, str] = {}
         #: Records of independent checks run ahead of their turn (see prefetch), by (target, version, id).
         self._ahead: dict[tuple[str, str, str], Future[CheckRecord | None]] = {}
         self._pools: dict[str, ThreadPoolExecutor] = {}
@@ -112,7 +116,8 @@ class Gate:
         again in its turn (the circuit breaker and the log excerpt need the order), and no
         check is started ahead once the run is stopped or past ``--max-duration``.
         """
-        if connections < 2 or spec in self.unavailable or self.aborted is not None or spec in self._pools:
+        if (connections < 2 or spec in self.unavailable or spec in self.untestable or self.aborted is not None
+                or spec in self._pools):
             return
         state = self.start(spec)
         todo = [(v, c) for v, c in dict.fromkeys(plan) if c not in SERIAL_CHECKS and v in state.baselines]
@@ -128,7 +133,8 @@ class Gate:
             self._ahead[(spec, version, check_id)] = pool.submit(self._run_ahead, spec, version, check_id)
 
     def _run_ahead(self, spec: str, tls_version: str, check_id: str) -> CheckRecord | None:
-        if self._closing.is_set() or self.aborted is not None or self._out_of_time(2 + 1 + _attempts(check_id)):
+        if (self._closing.is_set() or self.aborted is not None or spec in self.untestable
+                or self._out_of_time(2 + 1 + _attempts(check_id))):
             return None  # its turn decides (not run, or run then)
         try:
             return self._run_check(spec, tls_version, check_id, ahead=True)
@@ -140,9 +146,11 @@ class Gate:
     def run_check(self, spec: str, tls_version: str, check_id: str) -> CheckRecord:
         ahead = self._ahead.pop((spec, tls_version, check_id), None)
         record = ahead.result() if ahead is not None else None
-        if record is not None and self.aborted is None:
+        if record is not None and self.aborted is None and spec not in self.untestable:
             self.checks_done += 1
             return record
+        if spec in self.untestable and self.aborted is None:
+            return self._not_run(spec, tls_version, check_id, f"target not tested: {self.untestable[spec]}")
         if self.aborted is None and check_id not in (MODE_CHECK, FUZZ_CHECK) and self._out_of_time(
                 2 + 1 + _attempts(check_id)):  # the probe(s), and a liveness probe if it fails
             self.aborted = self._out_of_time_line(f"after {self.checks_done} checks")
@@ -183,8 +191,7 @@ class Gate:
                 raise _Deferred
             dead = self._still_alive(state, tls_version, outcome)
             if dead is not None:
-                self.aborted = dead
-                return CheckRecord(verdict=SKIP, observed="not run", reason=f"run stopped: {dead}",
+                return CheckRecord(verdict=SKIP, observed="not run", reason=self._stop(state, dead),
                                    outcome=to_dict(outcome), duration_ms=_ms(started), **base)
         verdict = judge(check_id, case.expect, outcome, baseline, state.profile)
         if cred is not None and _certificate_not_sent(outcome):
@@ -206,6 +213,14 @@ class Gate:
         return CheckRecord(verdict=verdict.status, observed=verdict.observed, reason=verdict.reason,
                            outcome=to_dict(outcome), baseline=state.baseline_dicts[tls_version],
                            certificate=state.summaries[check_id], duration_ms=duration, log_excerpt=log, **base)
+
+    def _stop(self, state: TargetState, line: str) -> str:
+        """The circuit breaker tripped on ``state``: stop the run, or (a fleet) only this target. The reason."""
+        if self.isolate_targets:
+            self.untestable[state.target.name] = line
+            return f"target not tested: {line}"
+        self.aborted = line
+        return f"run stopped: {line}"
 
     def _not_run(self, spec: str, tls_version: str, check_id: str, reason: str) -> CheckRecord:
         group, expect = describe_check(check_id)
@@ -238,8 +253,7 @@ class Gate:
         if isinstance(found.outcome, Unreachable):
             dead = self._still_alive(state, tls_version, found.outcome)
             if dead is not None:
-                self.aborted = dead
-                return CheckRecord(verdict=SKIP, observed="not run", reason=f"run stopped: {dead}",
+                return CheckRecord(verdict=SKIP, observed="not run", reason=self._stop(state, dead),
                                    outcome=to_dict(found.outcome), duration_ms=_ms(started), **base)
         verdict = found.verdict
         seen = found.backend_headers
@@ -324,8 +338,8 @@ class Gate:
         if tally.liveness_failure:
             status, reason = FAIL, tally.liveness_failure
             if "stopped answering" in tally.liveness_failure:  # the circuit breaker: the rest would only time out
-                self.aborted = (f"target {state.target.name} stopped answering during fuzz.oracle-agreement after "
-                                f"{tally.examples} examples; {self.checks_done} checks were done, the rest were not run")
+                self._stop(state, f"target {state.target.name} stopped answering during fuzz.oracle-agreement after "
+                                  f"{tally.examples} examples; {self.checks_done} checks were done, the rest were not run")
         elif tally.lb_looser or tally.inconclusive:
             status, reason = FAIL, f"the target disagrees with the oracle: {observed}"
         elif tally.lb_stricter:

@@ -86,14 +86,18 @@ def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
 
 
 def target_lines(records: list[dict[str, Any]], info: RunInfo) -> list[str]:
-    """One line per target, the failing ones first, each with its failing check ids (a fleet's triage list)."""
+    """One line per target, the failing (and untestable) ones first, each with its failing check ids (triage)."""
     names = [t["name"] for t in info.targets]
     names += sorted({r["target"] for r in records} - set(names))
+    untestable = {t["name"]: t["untestable"] for t in info.targets if t.get("untestable")}
     lines = []
     for position, name in enumerate(names):
         rows = [r for r in records if r["target"] == name]
         failing = sorted({r["id"] for r in rows if r["verdict"] == "fail"})
         tally = counts(rows)
+        if name in untestable:
+            lines.append((0, position, f"UNTESTABLE {name}: {untestable[name]}"))
+            continue
         if failing:
             status = "FAILED"
         elif tally["pass"]:
