@@ -559,6 +559,7 @@ class RunHooks:
         self.paths: dict[str, Path] = {}
         self.review: dict[str, Any] | None = None
         self.comparison: Any = None
+        self.seen: set[str] = set()  # the records already collected, as reported
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
@@ -611,9 +612,9 @@ class RunHooks:
             return
         for name, value in report.user_properties:
             if name == RECORD_PROPERTY:
-                record = json.loads(value)
-                if record not in self.state.records:
-                    self.state.records.append(record)
+                if value not in self.seen:  # a set: a fleet's thousands of rows, not a list scan per row
+                    self.seen.add(value)
+                    self.state.records.append(json.loads(value))
             elif name == ABORT_PROPERTY and self.state.aborted is None:
                 self.state.aborted = value
             elif name == UNTESTABLE_PROPERTY:
