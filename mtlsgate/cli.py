@@ -274,6 +274,31 @@ def _diff(parser: argparse.ArgumentParser) -> Runner:
     return run
 
 
+def _merge(parser: argparse.ArgumentParser) -> Runner:
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="where the merged reports are written")
+    parser.add_argument("reports", metavar="SHARD.json", nargs="+", help="each shard's mtlsgate.json")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from .report import load_shards, merge_reports, run_status, write_reports
+
+        out = Path(args.out_dir)
+        records, info = merge_reports(load_shards([Path(p) for p in args.reports]), out.absolute())
+        try:
+            paths = write_reports(out, records, info)
+        except OSError as exc:
+            raise UsageError(f"{out}: {exc.strerror or exc}") from None
+        status = run_status(records, info)
+        print(f"mtlsgate merge: {status}: {len(info.targets)} targets, {len(records)} checks from "
+              f"{len(args.reports)} reports")
+        for name, path in paths.items():
+            print(f"{name}: {path}")
+        return 0 if status == "PASSED" else 1
+
+    return run
+
+
 def _replay(parser: argparse.ArgumentParser) -> Runner:
     from .replay import setup
 
@@ -290,6 +315,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] = {
     "lint": ("find what is wrong with certificates, keys, chains, PKCS#12 and CRLs before you upload them", _lint),
     "diff": ("compare two runs' mtlsgate.json: regressions (pass -> fail) and fixes by check id; exit 1 on a "
              "regression", _diff),
+    "merge": ("one report set (JSON, HTML, summary.md, JUnit) from the shards' mtlsgate.json of a --shard run; "
+              "exit 2 on a duplicate or missing shard or target, 1 unless the merged run passed", _merge),
     "replay": ("present a fuzz reproducer (reports/repro/<id>) again; exit 0 agrees with the oracle, 1 still not",
                _replay),
 }

@@ -2,6 +2,10 @@
 
 Suites stay declarative — ``gate.check("reject.expired")`` — and every check is
 parametrized here over the targets and TLS versions of the run.
+
+pytest loads this module in every session (the entry point), so it imports the layers
+below inside its hooks, and they import the heavy libraries (httpx, Hypothesis,
+tlslite-ng, pyOpenSSL, trustme) only where a check uses them: start-up pays for none of it.
 """
 
 from __future__ import annotations
@@ -19,33 +23,20 @@ import time
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
-from .fuzz import FUZZ_PROFILES as PROFILES
-from .fuzz import MAX_EXAMPLES, FuzzOptions
-from .gate import CheckRecord, Gate, describe_check
-from .judge import FAIL, IDENTITY_KINDS, INCONCLUSIVE, PASS, SKIP, UNSUPPORTED, WARN, load_profile
-from .kit import load_kit
-from .pki import KeyPool
-from .report import LiveStatus, RunInfo, compare, counts, load_report, write_reports
-from .report import waivers as waiver_file
-from .targets import (
-    MUTANTS,
-    TargetOptions,
-    TargetUnavailable,
-    external_target,
-    in_ci,
-    parse_identity_header,
-    validate_spec,
-)
-from .wire import DEFAULT_RETRIES, TRANSPORTS
+
+if TYPE_CHECKING:
+    from .gate import CheckRecord, Gate
+    from .targets import TargetSpec
 
 GATE_KEY = pytest.StashKey["RunState"]()
 RECORD_PROPERTY = "mtlsgate"
 ABORT_PROPERTY = "mtlsgate-aborted"
+UNTESTABLE_PROPERTY = "mtlsgate-untestable"  # a fleet's target that could not be tested: [name, line]
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
@@ -61,6 +52,12 @@ class PolicyWarning(UserWarning):
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from .fuzz import FUZZ_PROFILES as PROFILES
+    from .fuzz import MAX_EXAMPLES
+    from .judge import IDENTITY_KINDS
+    from .targets import MUTANTS
+    from .wire import DEFAULT_RETRIES, TRANSPORTS
+
     g = parser.getgroup("mtlsgate", "mtlsgate: mutual-TLS conformance")
     g.addoption("--target", action="append", default=None, metavar="TARGET",
                 help="reference (default), local:<nginx|haproxy|apache|caddy|traefik>, or an https:// URL; repeatable")
@@ -110,10 +107,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "version), dev (100, random), thorough (1000, random)")
     g.addoption("--fuzz-examples", default=None, metavar="N",
                 help=f"examples per target and TLS version (1-{MAX_EXAMPLES}; overrides the profile's count)")
+    _add_fleet_options(g)
+
+
+def _add_fleet_options(g: Any) -> None:
+    """Fleet audits: many targets from one inventory, a shard of it, connections per target."""
+    g.addoption("--targets-file", default=None, type=Path, metavar="FLEET.toml",
+                help="an inventory of targets, each [[target]] with its own url, server_name, server_ca, client CA "
+                     "or client cert, profile... (paths relative to the file); instead of --target")
+    g.addoption("--shard", default=None, metavar="K/N",
+                help="run only shard K of N of the targets (deterministic, by name); merge the shards' reports "
+                     "with `mtlsgate merge`")
+    g.addoption("--per-target-connections", type=int, default=4, metavar="N",
+                help="probe up to N of a target's independent checks at once (1: one at a time; default 4); "
+                     "resumption and fuzz checks always run alone")
+    g.addoption("--connections", type=int, default=8, metavar="N",
+                help="probe connections at once over all targets of this process (default 8)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from .report import LiveStatus
+
     config.addinivalue_line("markers", "mtlsgate: a conformance check of mtlsgate")
+    _keep_targets_on_one_worker(config)
     try:
         state = RunState(config)
     except pytest.UsageError:
@@ -162,6 +178,14 @@ class RunState:
     """Per-session state: options parsed on first use, the gate, the collected records."""
 
     def __init__(self, config: pytest.Config) -> None:
+        from .fuzz import MAX_EXAMPLES, FuzzOptions
+        from .judge import load_profile
+        from .kit import load_kit
+        from .report import load_report
+        from .report import waivers as waiver_file
+        from .targets import TargetOptions, external_target, parse_identity_header
+        from .wire import TRANSPORTS
+
         self.config = config
         self.records: list[dict[str, Any]] = []
         self.gate: Gate | None = None
@@ -171,6 +195,8 @@ class RunState:
         self.active = False
         self.previous_sigterm: Any = None
         self.announced = False  # the abort line was already printed
+        self.plans: dict[str, list[tuple[str, str]]] | None = None  # per target: the checks the items ask for
+        self.untestable: dict[str, str] = {}  # a fleet's targets that could not be tested, with their line
         opt = config.option
         try:
             kit = load_kit(opt.kit) if opt.kit is not None else None
@@ -180,7 +206,7 @@ class RunState:
                 revoked_cert=opt.revoked_cert, revoked_key=opt.revoked_key, kit=kit,
                 alt_server_name=opt.alt_server_name, echo_backend=opt.echo_backend,
                 identity_headers=tuple(parse_identity_header(h) for h in opt.identity_header))
-            self.targets = [validate_spec(t) for t in (opt.target or ["reference"])]
+            self.targets, self.specs, self.shard = _select_targets(opt)
             if kit is not None and "reference" in self.targets:
                 raise UsageError("--kit needs --target local:<lb> (provisioned with the kit) or --target https://...; "
                                  "the reference target uses its own PKI")
@@ -188,7 +214,7 @@ class RunState:
             # https:// target's product is recognised from its answers (default if unrecognised).
             self.profile = load_profile(opt.profile) if opt.profile and opt.profile != "auto" else None
             for spec in self.targets:
-                if spec.startswith("https:"):
+                if spec.startswith("https:") and spec not in self.specs:
                     external_target(spec, self.options, "default")  # reads and checks the files now
             _check_numbers(opt)
             _check_writable(opt.reports_dir)
@@ -207,9 +233,13 @@ class RunState:
             raise pytest.UsageError(f"--fuzz-examples must be a whole number between 1 and {MAX_EXAMPLES}")
         self.fuzz = FuzzOptions(profile=opt.fuzz_profile, examples=int(examples) if examples is not None else None,
                                 repro_dir=(opt.reports_dir / "repro").absolute(),
-                                replay_flags={t: replay_flags(config, t) for t in self.targets})
+                                replay_flags={t: replay_flags(config, t, self.specs.get(t)) for t in self.targets})
 
     def ensure_gate(self) -> Gate:
+        from .gate import Gate
+        from .pki import KeyPool
+        from .targets import MUTANTS
+
         if self.gate is None:
             opt = self.config.option
             self.workdir = Path(tempfile.mkdtemp(prefix="mtlsgate-"))
@@ -217,7 +247,7 @@ class RunState:
                              pool=KeyPool(), tls_versions=self.versions, probe_timeout=opt.probe_timeout,
                              reference_policy=MUTANTS[opt.reference_mutant] if opt.reference_mutant else None,
                              max_duration=opt.max_duration, retries=opt.probe_retries, fuzz=self.fuzz,
-                             force_quic=opt.quic)
+                             force_quic=opt.quic, specs=self.specs, isolate_targets=opt.targets_file is not None)
         return self.gate
 
     def close(self) -> None:
@@ -240,6 +270,10 @@ class RunState:
         for spec in self.targets:
             st = self.gate.states.get(spec) if self.gate else None
             info: dict[str, Any] = {"name": spec}
+            if spec in self.specs and self.specs[spec].url != spec:
+                info["url"] = self.specs[spec].url
+            if spec in self.untestable:
+                info["untestable"] = self.untestable[spec]
             if st is not None:
                 t = st.target
                 info.update(kind=t.kind, endpoint=f"{t.endpoint.host}:{t.endpoint.port}", server_name=t.server_name,
@@ -250,6 +284,42 @@ class RunState:
         return infos
 
 
+def _select_targets(opt: Any) -> tuple[list[str], dict[str, TargetSpec], dict[str, Any] | None]:
+    """The run's target names, the inventory entries by name, and the shard (for the report).
+
+    ``--targets-file`` replaces ``--target`` and the trust flags: each entry has its own.
+    ``--shard K/N`` keeps a deterministic 1/N of whichever list was given.
+    """
+    from .targets import TargetSpec, load_inventory, parse_shard, shard, validate_spec
+
+    specs: dict[str, TargetSpec] = {}
+    if opt.targets_file is not None:
+        if opt.target:
+            raise UsageError("--targets-file and --target: give one or the other (add the target to the file)")
+        for flag in ("server_name", "server_ca", "client_ca_cert", "client_ca_key", "client_cert", "client_key",
+                     "revoked_cert", "revoked_key", "alt_server_name", "kit"):
+            if getattr(opt, flag) is not None:
+                raise UsageError(f"--{flag.replace('_', '-')} applies to --target; with --targets-file each entry "
+                                 f"has its own {flag}")
+        if opt.echo_backend:
+            raise UsageError("--echo-backend applies to --target; with --targets-file each entry has its own "
+                             "echo_backend")
+        specs = {s.name: s for s in load_inventory(opt.targets_file)}
+        names = list(specs)
+    else:
+        names = [validate_spec(t) for t in (opt.target or ["reference"])]
+    if opt.shard is None:
+        return names, specs, None
+    k, n = parse_shard(opt.shard)
+    everyone = [TargetSpec(name=t, url=t) for t in dict.fromkeys(names)]
+    mine = [s.name for s in shard(everyone, k, n)]
+    if not mine:
+        raise UsageError(f"--shard {opt.shard}: shard {k} of {n} has no target ({len(everyone)} targets in all); "
+                         f"use at most {len(everyone)} shards")
+    info = {"index": k, "count": n, "targets": [t.name for t in everyone]}  # the whole list, in its order
+    return mine, {t: specs[t] for t in mine if t in specs}, info
+
+
 def _check_numbers(opt: Any) -> None:
     """Timeouts that are not finite positive numbers would make the run unbounded or instant."""
     if not (math.isfinite(opt.probe_timeout) and 0 < opt.probe_timeout <= 120):
@@ -258,6 +328,10 @@ def _check_numbers(opt: Any) -> None:
         raise UsageError(f"--max-duration {opt.max_duration}: expected seconds, more than 0 and at most 86400")
     if not 0 <= opt.probe_retries <= 5:
         raise UsageError(f"--probe-retries {opt.probe_retries}: expected 0 to 5")
+    if not 1 <= opt.per_target_connections <= 64:
+        raise UsageError(f"--per-target-connections {opt.per_target_connections}: expected 1 to 64")
+    if not 1 <= opt.connections <= 256:
+        raise UsageError(f"--connections {opt.connections}: expected 1 to 256")
 
 
 def _check_writable(directory: Path) -> None:
@@ -274,6 +348,80 @@ def _check_writable(directory: Path) -> None:
         raise UsageError(f"--reports-dir {directory}: {path} is not a directory")
     if not os.access(path, os.W_OK | os.X_OK):
         raise UsageError(f"--reports-dir {directory}: {path} is not writable")
+
+
+def _keep_targets_on_one_worker(config: pytest.Config) -> None:
+    """Under ``-n N``, xdist's default ``--dist load`` spreads a target's checks over every worker,
+    and each worker would start and preflight every target. ``loadgroup`` with one group per
+    target (see pytest_collection_modifyitems) keeps a target on one worker: N targets at once.
+    """
+    if getattr(config.option, "dist", "no") == "load" and not _is_xdist_worker(config):
+        config.option.dist = "loadgroup"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One xdist group per target (a no-op without xdist's ``loadgroup``)."""
+    if not getattr(config.option, "dist", "no").startswith("loadgroup"):
+        return
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "gate" in callspec.params:
+            item.add_marker(pytest.mark.xdist_group(f"mtlsgate:{callspec.params['gate'][0]}"))
+
+
+def _check_ids(function: Any, cache: dict[Any, tuple[str, ...]]) -> tuple[str, ...]:
+    """The ``gate.check("<id>")`` literals in a suite's test function (what it will run), from its source."""
+    if function in cache:
+        return cache[function]
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        tree = None
+    ids = tuple(n.args[0].value for n in ast.walk(tree) if tree is not None and isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute) and n.func.attr == "check" and isinstance(n.func.value, ast.Name)
+                and n.func.value.id == "gate" and n.args and isinstance(n.args[0], ast.Constant)
+                and isinstance(n.args[0].value, str)) if tree is not None else ()
+    cache[function] = ids
+    return ids
+
+
+def check_plans(items: list[pytest.Item]) -> dict[str, list[tuple[str, str]]]:
+    """Per target, in run order: the (TLS version, check id) pairs the collected items will ask for."""
+    plans: dict[str, list[tuple[str, str]]] = {}
+    cache: dict[Any, tuple[str, ...]] = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        function = getattr(item, "function", None)
+        if callspec is None or function is None or "gate" not in callspec.params:
+            continue
+        spec, version = callspec.params["gate"]
+        plans.setdefault(spec, []).extend((version, check_id) for check_id in _check_ids(function, cache))
+    return plans
+
+
+def _run_ahead(state: RunState, gate: Gate, spec: str, items: list[pytest.Item]) -> None:
+    """Start ``spec``'s independent checks (and, outside xdist, the next targets') on their connections.
+
+    ``--per-target-connections`` threads per target, at most ``--connections`` over the
+    targets in flight; a worker of xdist only ever runs ahead on the target it is on.
+    """
+    opt = state.config.option
+    if opt.per_target_connections < 2:
+        return
+    if state.plans is None:
+        state.plans = check_plans(items)
+    order = list(state.plans)
+    if spec not in order:
+        return
+    ahead = 1 if _is_xdist_worker(state.config) else max(1, opt.connections // opt.per_target_connections)
+    at = order.index(spec)
+    for other in order[at:at + ahead]:
+        if other in gate.states or other == spec:  # the others were preflighted already (or are not ours)
+            gate.prefetch(other, state.plans[other], min(opt.per_target_connections, opt.connections))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -299,12 +447,20 @@ class CheckRunner:
         self._node = node
 
     def check(self, check_id: str) -> CheckRecord:
+        from .gate import describe_check
+        from .judge import FAIL, INCONCLUSIVE, PASS, SKIP, UNSUPPORTED, WARN
+        from .report import waivers as waiver_file
+
         describe_check(check_id)  # an unknown id is a bug in the suite, not a skip
         gate_stopped = self._state.gate is not None and self._state.gate.aborted
         if self._state.aborted and not gate_stopped:  # only under xdist: a worker's preflight stopped the run
             self._node.user_properties.append((ABORT_PROPERTY, self._state.aborted))
             pytest.skip(f"run stopped: {self._state.aborted}")
         gate = self._state.ensure_gate()
+        if _is_xdist_worker(self._state.config) and self._start_on_worker(gate):
+            self._node.user_properties.append((ABORT_PROPERTY, self._state.aborted or ""))
+            pytest.skip(f"run stopped: {self._state.aborted}")
+        _run_ahead(self._state, gate, self.target, self._node.session.items)
         record = gate.run_check(self.target, self.tls_version, check_id)
         row = record.to_dict()
         where = f"{check_id} [{_transport_label(self.tls_version)}] on {record.target}"
@@ -313,6 +469,12 @@ class CheckRunner:
             self._node.user_properties.append((ABORT_PROPERTY, gate.aborted))
             if self._state.aborted is None:
                 self._state.aborted = gate.aborted  # said once, in the terminal summary
+            pytest.skip(f"{where}: {record.reason}")
+        if record.target in gate.untestable:  # a fleet: this target could not be tested, the others go on
+            self._node.user_properties.append((RECORD_PROPERTY, json.dumps(row)))
+            self._node.user_properties.append((UNTESTABLE_PROPERTY, json.dumps([record.target,
+                                                                                 gate.untestable[record.target]])))
+            self._state.untestable.setdefault(record.target, gate.untestable[record.target])
             pytest.skip(f"{where}: {record.reason}")
         waiver = waiver_file.find(self._state.waivers, row) if record.verdict == FAIL else None
         if waiver is not None and not waiver.expired(waiver_file.today()):
@@ -348,22 +510,55 @@ class CheckRunner:
         return record
 
 
+    def _start_on_worker(self, gate: Gate) -> bool:
+        """Under xdist a worker starts a target at its first check (it runs only its own targets).
+
+        True when the target cannot be tested: the run stops, as the preflight stops it.
+        """
+        from .targets import TargetUnavailable, in_ci
+
+        if self.target in gate.states or self.target in gate.unavailable:
+            return False
+        try:
+            gate.start(self.target)
+        except TargetUnavailable as exc:
+            if not in_ci():
+                gate.unavailable[self.target] = str(exc)
+                return False
+            self._state.aborted = f"{exc} (required under CI=true)"
+            return True
+        except UntestableTarget as exc:
+            if gate.isolate_targets:
+                gate.untestable[self.target] = str(exc)  # its checks are recorded as not run; the others go on
+                return False
+            self._state.aborted = str(exc)
+            return True
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        return False
+
+
 def _transport_label(version: str) -> str:
     """``TLS 1.3`` or ``QUIC`` (HTTP/3 over QUIC is always TLS 1.3)."""
     return "QUIC" if version == "quic" else f"TLS {version}"
 
 
-def replay_flags(config: pytest.Config, spec: str) -> str:
-    """The ``mtlsgate replay`` flags that reach ``spec`` again, as this run reached it (paths absolute)."""
+def replay_flags(config: pytest.Config, spec: str, entry: TargetSpec | None = None) -> str:
+    """The ``mtlsgate replay`` flags that reach ``spec`` again, as this run reached it (paths absolute).
+
+    An inventory entry brings its own URL, trust material and profile.
+    """
     opt = config.option
-    flags = [f"--target {shlex.quote(spec)}"]
-    if opt.reference_mutant and spec == "reference":
+    url = entry.url if entry is not None else spec
+    flags = [f"--target {shlex.quote(url)}"]
+    if opt.reference_mutant and url == "reference":
         flags.append(f"--reference-mutant {opt.reference_mutant}")
-    if opt.profile:
-        flags.append(f"--profile {shlex.quote(opt.profile)}")
+    profile = (entry.profile if entry is not None else None) or opt.profile
+    if profile:
+        flags.append(f"--profile {shlex.quote(profile)}")
     for name in ("server_name", "server_ca", "client_ca_cert", "client_ca_key", "client_cert", "client_key"):
-        value = getattr(opt, name)
-        if value is not None and spec.startswith("https:"):
+        value = getattr(entry.options if entry is not None else opt, name)
+        if value is not None and url.startswith("https:"):
             shown = str(value.absolute()) if isinstance(value, Path) else str(value)
             flags.append(f"--{name.replace('_', '-')} {shlex.quote(shown)}")
     return " ".join(flags)
@@ -384,10 +579,13 @@ class RunHooks:
         self.paths: dict[str, Path] = {}
         self.review: dict[str, Any] | None = None
         self.comparison: Any = None
+        self.seen: set[str] = set()  # the records already collected, as reported
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
         """Start and preflight every target before the first check: a dead target stops the run here."""
+        from .targets import TargetUnavailable, in_ci
+
         state = self.state
         if _is_xdist_controller(session.config):
             return None  # workers run the checks and own the targets; the controller reports what they send
@@ -395,15 +593,22 @@ class RunHooks:
             return None
         state.active = True
         gate = state.ensure_gate()
+        if _is_xdist_worker(session.config):
+            return None  # a worker starts each target at its first check: it runs only its own targets
         try:
-            for spec in state.targets:
-                try:
-                    gate.start(spec)
-                except TargetUnavailable as exc:
+            failures = gate.targets.start_many(state.targets, session.config.option.connections)
+            for spec, exc in failures.items():  # in the targets' order: the first one stops the run
+                if isinstance(exc, TargetUnavailable):
                     if in_ci():
                         raise UntestableTarget(f"{exc} (required under CI=true)") from None
                     gate.unavailable[spec] = str(exc)
                     self._line(session, f"mtlsgate: skipping {spec}: {exc}")
+                elif isinstance(exc, UntestableTarget) and gate.isolate_targets:
+                    gate.untestable[spec] = str(exc)
+                    self._line(session, f"mtlsgate: {exc}; its checks are not run, the other targets' are",
+                               red=True, bold=True)
+                else:
+                    raise exc
         except UntestableTarget as exc:
             state.aborted = str(exc)
             state.announced = True
@@ -427,14 +632,20 @@ class RunHooks:
             return
         for name, value in report.user_properties:
             if name == RECORD_PROPERTY:
-                record = json.loads(value)
-                if record not in self.state.records:
-                    self.state.records.append(record)
+                if value not in self.seen:  # a set: a fleet's thousands of rows, not a list scan per row
+                    self.seen.add(value)
+                    self.state.records.append(json.loads(value))
             elif name == ABORT_PROPERTY and self.state.aborted is None:
                 self.state.aborted = value
+            elif name == UNTESTABLE_PROPERTY:
+                target, line = json.loads(value)
+                self.state.untestable.setdefault(target, line)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from .report import RunInfo, compare, write_reports
+        from .report import waivers as waiver_file
+
         state = self.state
         if not (state.active or state.records or state.aborted) or _is_xdist_worker(session.config):
             return
@@ -442,10 +653,13 @@ class RunHooks:
         comparison = compare(state.baseline, {"checks": state.records}, str(session.config.option.baseline)) \
             if state.baseline is not None else None
         self.review, self.comparison = review, comparison
+        if state.aborted is None and state.untestable:
+            state.aborted = _untestable_line(state)
         info = RunInfo(targets=state.target_infos(), profile=state.profile_name, started_at=state.started,
                        duration_s=time.time() - state.started, aborted=state.aborted,
                        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED, waivers=review,
-                       comparison=comparison.to_dict() if comparison else None)
+                       comparison=comparison.to_dict() if comparison else None,
+                       extra={"shard": state.shard} if state.shard else {})
         try:
             self.paths = write_reports(session.config.option.reports_dir, state.records, info)
         except OSError as exc:
@@ -459,6 +673,8 @@ class RunHooks:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an expired waiver is a decision overdue
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        from .report import counts
+
         if not self.paths:
             return
         state = self.state
@@ -469,6 +685,7 @@ class RunHooks:
             terminalreporter.write_line(f"{prefix}: {state.aborted}", red=True, bold=True)
         ran = ", ".join(f"{n} {v}" for v, n in tally.items() if n) or "no check ran"
         terminalreporter.write_line(f"profile {state.profile_name}: {ran} ({len(state.records)} checks)")
+        _fleet_lines(terminalreporter, state)
         for r in state.records:
             if r["verdict"] == "waived":
                 w = r["waiver"]
@@ -492,6 +709,26 @@ class RunHooks:
                                         f"{sum(len(r['fuzz']['disagreements']) for r in fuzzed)}")
         for name, path in self.paths.items():
             terminalreporter.write_line(f"{name}: {path}")
+
+
+def _untestable_line(state: RunState) -> str:
+    """The run's one line when some of a fleet's targets could not be tested (exit 69; the others were)."""
+    names = [t for t in state.targets if t in state.untestable]
+    return (f"{len(names)} of {len(state.targets)} targets could not be tested (the others were): "
+            + "; ".join(state.untestable[t] for t in names))
+
+
+def _fleet_lines(terminalreporter: Any, state: RunState) -> None:
+    """With several targets: one line per target, the failing ones first with their failing check ids."""
+    from .report import RunInfo, target_lines
+
+    if len(state.targets) < 2:
+        return
+    info = RunInfo(targets=[{"name": t, **({"untestable": state.untestable[t]} if t in state.untestable else {})}
+                            for t in state.targets], profile=state.profile_name,
+                   started_at=state.started, duration_s=0)
+    for line in target_lines(state.records, info):
+        terminalreporter.write_line(line, red=line.startswith(("FAILED", "UNTESTABLE")), green=line.startswith("PASSED"))
 
 
 def _say(config: pytest.Config, line: str, **markup: bool) -> None:

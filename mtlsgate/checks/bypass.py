@@ -13,8 +13,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 
-import httpx
-
 from ..judge import FAIL, PASS, SKIP, judge
 from ..wire import MAX_BODY, Accepted, Evidence, Outcome, Unreachable, classify_error, classify_response, describe
 from .finding import NO_CERT_ADMITTED, Attempt, CheckContext, Finding, alt_name, combine
@@ -92,6 +90,8 @@ def _h2_exchange(ctx: CheckContext, credential, sni: str, authorities: list[str]
     Returns whether h2 was negotiated and each stream's outcome; once the connection
     fails, the remaining streams share that outcome (they could not be sent on it).
     """
+    import httpx
+
     tls_ctx = ctx.prober.fresh_context(credential, ctx.tls_version, check_hostname=False)
     results: list[tuple[str, Outcome]] = []
     negotiated = False
@@ -132,6 +132,8 @@ def _h2_exchange(ctx: CheckContext, credential, sni: str, authorities: list[str]
 
 def _read_bounded(chunks: Iterator[bytes], deadline: float) -> bytes:
     """At most ``MAX_BODY`` bytes of a response body, and no later than ``deadline``."""
+    import httpx
+
     out = bytearray()
     for chunk in chunks:
         out += chunk

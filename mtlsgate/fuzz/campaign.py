@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-
 from ..judge import Observation, observe
 from ..pki import Credential, KeyPool, key_description
 from ..wire import Outcome, describe
@@ -40,14 +38,20 @@ AGREE, LOOSER, STRICTER, INCONCLUSIVE = "agree", "lb-looser", "lb-stricter", "in
 #: Hypothesis settings per profile. ``ci`` is the default of every run, a plain ``pytest``
 #: included: derandomized (the same chains every run), a small fixed count, no deadline
 #: (a live probe's latency is the target's, not ours), no example database.
-_COMMON: dict[str, Any] = dict(deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate],
-                               report_multiple_bugs=False, verbosity=Verbosity.quiet)
+#: (Hypothesis is imported when a campaign runs, not with this module: see ``_common_settings``.)
 PROFILES: dict[str, dict[str, Any]] = {
     "ci": dict(max_examples=25, derandomize=True, database=None),
     "dev": dict(max_examples=100, derandomize=False, database=None),
     "thorough": dict(max_examples=1000, derandomize=False, database=None),
 }
 MAX_EXAMPLES = 100_000
+
+
+def _common_settings() -> dict[str, Any]:
+    from hypothesis import HealthCheck, Phase, Verbosity
+
+    return dict(deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate],
+                report_multiple_bugs=False, verbosity=Verbosity.quiet)
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,14 @@ class FuzzOptions:
     max_reproducers: int = 5  # distinct disagreements shrunk and written per campaign
     shrink_budget: int = 80  # live attempts per shrink
 
-    def settings(self) -> settings:
+    def settings(self) -> Any:
+        """Hypothesis ``settings`` for this run's profile (imports Hypothesis)."""
+        from hypothesis import settings
+
         chosen = dict(PROFILES[self.profile])
         if self.examples is not None:
             chosen["max_examples"] = self.examples
-        return settings(**_COMMON, **chosen)
+        return settings(**_common_settings(), **chosen)
 
     @property
     def count(self) -> int:
@@ -247,6 +254,8 @@ class Campaign:
                     failure = pending.pop().result()
                     if failure and tally.liveness_failure is None:
                         tally.liveness_failure = failure
+
+            from hypothesis import given
 
             @options.settings()
             @given(chains(root_key=root_key, max_depth=self.max_depth, depth_limit=self.depth_limit))

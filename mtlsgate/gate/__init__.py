@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .lifecycle import DETECT_HOST, Targets, TargetState, VersionBaseline
 from .records import MODE_CHECK, CheckRecord, certificate_summary, describe_check
-from .runner import Gate
+from .runner import SERIAL_CHECKS, Gate
 
 __all__ = [
     "MODE_CHECK",
@@ -21,5 +21,6 @@ __all__ = [
     "TargetState",
     "VersionBaseline",
     "DETECT_HOST",
+    "SERIAL_CHECKS",
     "Gate",
 ]

@@ -13,7 +13,11 @@ is :mod:`mtlsgate.gate.runner`'s job.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import threading
 import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,7 @@ from ..checks import Materials, catalogue
 from ..errors import UntestableTarget
 from ..judge import Detection, Profile, available_profiles, detect, load_profile, observe, with_product
 from ..pki import Credential, KeyPool, key_description, signature_hash_name
-from ..targets import ReferencePolicy, Target, TargetOptions, open_target
+from ..targets import ReferencePolicy, Target, TargetOptions, TargetSpec, open_target
 from ..wire import (
     DEFAULT_RETRIES,
     QUIC,
@@ -66,6 +70,12 @@ class TargetState:
     #: What each valid sibling got, by (TLS version, sibling id): probed once per target and version.
     siblings: dict[tuple[str, str], Outcome] = field(default_factory=dict)
     detection: Detection | None = None  # the product behind the target and the profile that means
+    ready: threading.Lock = field(default_factory=threading.Lock)  # held while the target is preflighted
+    preflighted: bool = False
+    failure: Exception | None = None  # what the preflight raised
+    auto: bool = False  # --profile auto (or none for a URL): the recognised product's profile, after preflight
+    explicit: Profile | None = None  # the profile the user named (run-wide or the inventory entry's)
+    extra_headers: tuple[tuple[str, str], ...] = ()  # the inventory entry's identity headers
 
 
 class Targets:
@@ -74,10 +84,14 @@ class Targets:
     def __init__(self, *, options: TargetOptions, profile: Profile | None, workdir: Path, pool: KeyPool,
                  tls_versions: tuple[str, ...] = TLS_VERSIONS, probe_timeout: float = 5.0,
                  reference_policy: ReferencePolicy | None = None, max_duration: float | None = None,
-                 retries: int = DEFAULT_RETRIES, force_quic: bool = False) -> None:
+                 retries: int = DEFAULT_RETRIES, force_quic: bool = False,
+                 specs: Mapping[str, TargetSpec] | None = None) -> None:
         self.options = options
         #: ``--quic``: probe QUIC even when the target does not announce HTTP/3 (Alt-Svc).
         self.force_quic = force_quic
+        #: Per target (by name): its URL and its own trust material and profile (``--targets-file``);
+        #: a target not in here is a ``--target`` value with the run's flags.
+        self.specs: Mapping[str, TargetSpec] = specs or {}
         self.profile = profile
         self.workdir = workdir
         self.pool = pool
@@ -89,29 +103,69 @@ class Targets:
         self.states: dict[str, TargetState] = {}
         self.unavailable: dict[str, str] = {}  # targets whose LB binary is missing: their checks skip
         self._stack = contextlib.ExitStack()
+        self._lock = threading.Lock()
         self._deadline = time.monotonic() + max_duration if max_duration else None
 
     def start(self, spec: str) -> TargetState:
         """Start and preflight ``spec`` once; raises UntestableTarget with one line."""
-        state = self.states.get(spec)
-        if state is not None:
-            return state
+        with self._lock:  # opening (processes, files, the exit stack) is serial; preflights may overlap
+            state = self.states.get(spec) or self._open(spec)
+        with state.ready:
+            if not state.preflighted:
+                state.preflighted = True
+                try:
+                    self._preflight(state)
+                    self._choose_profile(state)
+                except Exception as exc:
+                    state.failure = exc
+                    raise
+        if state.failure is not None:  # asked again: the same answer, never a half-preflighted target
+            raise state.failure
+        return state
+
+    def start_many(self, specs: list[str], workers: int) -> dict[str, BaseException]:
+        """Start and preflight ``specs`` on up to ``workers`` threads (a fleet's preflights overlap).
+
+        Returns what each target that could not be started raised, in ``specs`` order; the
+        caller decides, as for :meth:`start`, whether that stops the run.
+        """
+        if workers < 2 or len(specs) < 2:
+            errors: dict[str, BaseException] = {}
+            for spec in specs:
+                try:
+                    self.start(spec)
+                except Exception as exc:  # noqa: BLE001 - handed back to the caller, in order
+                    errors[spec] = exc
+            return errors
+        with ThreadPoolExecutor(max_workers=min(workers, len(specs)), thread_name_prefix="mtlsgate-preflight") as pool:
+            futures = {spec: pool.submit(self.start, spec) for spec in specs}
+        return {spec: f.exception() for spec, f in futures.items() if f.exception() is not None}  # type: ignore[misc]
+
+    def _open(self, spec: str) -> TargetState:
         workdir = self.workdir / f"t{len(self.states)}"
+        entry = self.spec(spec)
         target = self._stack.enter_context(open_target(
-            spec, self.options, pool=self.pool, workdir=workdir,
-            profile=self.profile.name if self.profile else None, reference_policy=self.reference_policy))
-        auto = self.profile is None and target.profile == "auto"
-        profile = self.profile or load_profile("default" if auto else target.profile)
+            entry.url, entry.options, pool=self.pool, workdir=workdir,
+            profile=entry.profile or (self.profile.name if self.profile else None),
+            reference_policy=self.reference_policy))
+        if target.name != entry.name:  # an inventory entry's own name is the target's key in every report
+            target = dataclasses.replace(target, name=entry.name)
+        explicit = load_profile(entry.profile) if entry.profile and entry.profile != "auto" else self.profile
+        auto = explicit is None and (entry.profile == "auto" or target.profile == "auto")
+        profile = _with_headers(explicit or load_profile("default" if auto else target.profile), entry.identity_headers)
         materials = Materials(pool=self.pool, client_ca=target.client_ca, identity=target.identity,
                               revoked=target.revoked, server_ca_key=target.server_ca_key,
                               max_intermediates=profile.max_intermediates)
         state = TargetState(target, Prober(workdir, target.server_ca, retries=self.retries), materials, profile)
         self.states[spec] = state
-        self._preflight(state)
-        self._choose_profile(state, auto)
+        state.auto, state.explicit, state.extra_headers = auto, explicit, tuple(entry.identity_headers or ())
         return state
 
-    def _choose_profile(self, state: TargetState, auto: bool) -> None:
+    def spec(self, name: str) -> TargetSpec:
+        """The target named ``name``: its inventory entry, or a ``--target`` value with the run's flags."""
+        return self.specs.get(name) or TargetSpec(name=name, url=name, options=self.options)
+
+    def _choose_profile(self, state: TargetState) -> None:
         """The product's behaviour: its profile under ``auto``, its ``unsupported`` merged into the user's.
 
         A local target's product is known (its LB); an external one is recognised from what
@@ -137,15 +191,15 @@ class Targets:
                                      valid=[b.valid for b in state.baselines.values() if not b.unsupported],
                                      bad_cert=[bad], other_host=[other], available=available_profiles())
         product = load_profile(state.detection.profile)
-        if auto:
+        if state.auto:
             chosen = product
-        elif self.profile is not None:
-            chosen = with_product(self.profile, product)
+        elif state.explicit is not None:
+            chosen = with_product(state.explicit, product)
         else:
             return  # the target's own profile (local: its LB's; reference: reference)
         if chosen.max_intermediates != state.profile.max_intermediates:
             state.materials = replace(state.materials, max_intermediates=chosen.max_intermediates)
-        state.profile = chosen
+        state.profile = _with_headers(chosen, state.extra_headers)
 
     def close(self) -> None:
         """Stop every target this run started (local LBs by pid, the reference's threads)."""
@@ -300,6 +354,14 @@ def _h3_offer(answers: list[Outcome]) -> str | None:
 
 def _protocol_refused(outcome: Outcome | None) -> bool:
     return isinstance(outcome, RejectedTLS) and outcome.alert == "protocol_version"
+
+
+
+def _with_headers(profile: Profile, headers: Any) -> Profile:
+    """``profile`` plus an inventory entry's own identity headers (they win over the profile's)."""
+    if not headers:
+        return profile
+    return dataclasses.replace(profile, identity_headers={**profile.identity_headers, **dict(headers)})
 
 
 __all__ = ["Targets", "TargetState", "VersionBaseline", "DETECT_HOST"]

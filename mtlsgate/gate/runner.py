@@ -7,7 +7,10 @@ opening, preflight, liveness, the run's deadline — belong to :class:`~mtlsgate
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +31,23 @@ from ..judge import (
 )
 from ..pki import Credential, KeyPool, signature_hash_name
 from ..report import excerpt, log_size
-from ..targets import ReferencePolicy, TargetOptions
+from ..targets import ReferencePolicy, TargetOptions, TargetSpec
 from ..wire import DEFAULT_RETRIES, QUIC, TLS_VERSIONS, Outcome, Transport, Unreachable, describe, to_dict
 from .lifecycle import Targets, TargetState
 from .records import MODE_CHECK, CheckRecord, certificate_summary, describe_check
+
+#: Checks that never run ahead of their turn: the preflight's verdict (no probe), the fuzz
+#: campaign (its own liveness probes and budget), and session resumption (it reuses the
+#: target's session cache, which other connections would churn).
+SERIAL_CHECKS = frozenset({MODE_CHECK, FUZZ_CHECK, "bypass.resumption-cross-host"})
+
+
+class _Deferred(Exception):
+    """A check run ahead of its turn that must be run again in its turn.
+
+    An unreachable outcome needs the circuit breaker's liveness probe, in order; a failure on
+    a local LB needs the LB's log lines of that check alone.
+    """
 
 
 class Gate:
@@ -40,7 +56,8 @@ class Gate:
     def __init__(self, *, target_specs: list[str], options: TargetOptions, profile: Profile | None, workdir: Path,
                  pool: KeyPool, tls_versions: tuple[str, ...] = TLS_VERSIONS, probe_timeout: float = 5.0,
                  reference_policy: ReferencePolicy | None = None, max_duration: float | None = None,
-                 retries: int = DEFAULT_RETRIES, fuzz: FuzzOptions | None = None, force_quic: bool = False) -> None:
+                 retries: int = DEFAULT_RETRIES, fuzz: FuzzOptions | None = None, force_quic: bool = False,
+                 specs: Mapping[str, TargetSpec] | None = None, isolate_targets: bool = False) -> None:
         self.target_specs = target_specs
         self.profile = profile
         self.pool = pool
@@ -49,12 +66,20 @@ class Gate:
         self.targets = Targets(options=options, profile=profile, workdir=workdir, pool=pool,
                                tls_versions=tls_versions, probe_timeout=probe_timeout,
                                reference_policy=reference_policy, max_duration=max_duration, retries=retries,
-                               force_quic=force_quic)
+                               force_quic=force_quic, specs=specs)
         self.started_at = time.time()
         #: Set once the run cannot go on (the target stopped answering, the time is up):
         #: every later check is recorded as not run, with this line as the reason.
         self.aborted: str | None = None
         self.checks_done = 0
+        #: A fleet (``isolate_targets``): a target that cannot be tested, or stops answering,
+        #: stops only its own checks — here, with its one line — and the others go on.
+        self.isolate_targets = isolate_targets
+        self.untestable: dict[str, str] = {}
+        #: Records of independent checks run ahead of their turn (see prefetch), by (target, version, id).
+        self._ahead: dict[tuple[str, str, str], Future[CheckRecord | None]] = {}
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._closing = threading.Event()
 
     # -- the targets (see lifecycle.Targets) -------------------------------------------
     @property
@@ -73,6 +98,9 @@ class Gate:
         return self.targets.start(spec)
 
     def close(self) -> None:
+        self._closing.set()  # checks not started yet return at once
+        for pool in self._pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
         self.targets.close()
 
     def transport(self, state: TargetState, tls_version: str, requests: int = 1) -> Transport:
@@ -91,7 +119,50 @@ class Gate:
         return self.targets.out_of_time_line(when)
 
     # -- checks ----------------------------------------------------------------------
+    def prefetch(self, spec: str, plan: Iterable[tuple[str, str]], connections: int) -> None:
+        """Start ``spec``'s independent checks in ``plan`` ((version, id) pairs) on ``connections`` threads.
+
+        Returns at once; :meth:`run_check` then reports each record in its turn, so a pytest
+        item still reports one check. The verdicts are those of a sequential run: a check run
+        ahead that met an unreachable target, or that failed on a target with a log, is run
+        again in its turn (the circuit breaker and the log excerpt need the order), and no
+        check is started ahead once the run is stopped or past ``--max-duration``.
+        """
+        if (connections < 2 or spec in self.unavailable or spec in self.untestable or self.aborted is not None
+                or spec in self._pools):
+            return
+        state = self.start(spec)
+        todo = [(v, c) for v, c in dict.fromkeys(plan) if c not in SERIAL_CHECKS and v in state.baselines]
+        # Credentials are built here, one thread: certificate making is CPU work, and the cache is per target.
+        for _version, check_id in todo:
+            if check_id not in PROBE_CHECKS and not catalogue.get(check_id).missing(state.materials):
+                self.credential(state, check_id)
+        if state.materials.has("identity"):
+            self.credential(state, "accept.valid-direct")
+        pool = ThreadPoolExecutor(max_workers=connections, thread_name_prefix=f"mtlsgate-t{len(self._pools)}")
+        self._pools[spec] = pool
+        for version, check_id in todo:
+            self._ahead[(spec, version, check_id)] = pool.submit(self._run_ahead, spec, version, check_id)
+
+    def _run_ahead(self, spec: str, tls_version: str, check_id: str) -> CheckRecord | None:
+        if (self._closing.is_set() or self.aborted is not None or spec in self.untestable
+                or self._out_of_time(2 + 1 + _attempts(check_id))):
+            return None  # its turn decides (not run, or run then)
+        try:
+            return self._run_check(spec, tls_version, check_id, ahead=True)
+        except _Deferred:
+            return None
+        except Exception:  # noqa: BLE001 - the check raises again in its turn, where pytest reports it
+            return None
+
     def run_check(self, spec: str, tls_version: str, check_id: str) -> CheckRecord:
+        ahead = self._ahead.pop((spec, tls_version, check_id), None)
+        record = ahead.result() if ahead is not None else None
+        if record is not None and self.aborted is None and spec not in self.untestable:
+            self.checks_done += 1
+            return record
+        if spec in self.untestable and self.aborted is None:
+            return self._not_run(spec, tls_version, check_id, f"target not tested: {self.untestable[spec]}")
         if self.aborted is None and check_id not in (MODE_CHECK, FUZZ_CHECK) and self._out_of_time(
                 2 + 1 + _attempts(check_id)):  # the probe(s), and a liveness probe if it fails
             self.aborted = self._out_of_time_line(f"after {self.checks_done} checks")
@@ -102,7 +173,7 @@ class Gate:
             self.checks_done += 1
         return record
 
-    def _run_check(self, spec: str, tls_version: str, check_id: str) -> CheckRecord:
+    def _run_check(self, spec: str, tls_version: str, check_id: str, ahead: bool = False) -> CheckRecord:
         if spec in self.unavailable:
             group, expect = describe_check(check_id)
             return CheckRecord(id=check_id, tls_version=tls_version, target=spec, group=group, expected=expect,
@@ -115,7 +186,7 @@ class Gate:
         if check_id == FUZZ_CHECK:
             return self._fuzz_record(state, tls_version, started)
         if check_id in PROBE_CHECKS:
-            return self._probe_record(state, tls_version, PROBE_CHECKS[check_id], started)
+            return self._probe_record(state, tls_version, PROBE_CHECKS[check_id], started, ahead)
         case = catalogue.get(check_id)
         base = dict(id=check_id, tls_version=tls_version, target=state.target.name, group=case.group,
                     expected=case.expect, presents=case.presents, profile=state.profile.name)
@@ -130,10 +201,11 @@ class Gate:
                                      self.transport(state, tls_version, requests=case.requests))
         baseline = state.baselines[tls_version].valid
         if isinstance(outcome, Unreachable):
+            if ahead:
+                raise _Deferred
             dead = self._still_alive(state, tls_version, outcome)
             if dead is not None:
-                self.aborted = dead
-                return CheckRecord(verdict=SKIP, observed="not run", reason=f"run stopped: {dead}",
+                return CheckRecord(verdict=SKIP, observed="not run", reason=self._stop(state, dead),
                                    outcome=to_dict(outcome), duration_ms=_ms(started), **base)
         verdict = judge(check_id, case.expect, outcome, baseline, state.profile)
         if cred is not None and outcome.evidence.certificate_sent is False:
@@ -151,6 +223,8 @@ class Gate:
             verdict = Verdict(FAIL, verdict.expected, verdict.observed,
                               f"the target did not keep the connection open ({outcome.evidence.detail})")
         duration = _ms(started)
+        if ahead and verdict.status == FAIL and state.target.log_path is not None:
+            raise _Deferred
         log = excerpt(state.target.log_path, log_offset) if verdict.status == FAIL else None
         if tls_version not in state.baseline_dicts:
             state.baseline_dicts[tls_version] = to_dict(baseline) if baseline else None
@@ -174,6 +248,14 @@ class Gate:
             state.siblings[key] = state.prober.probe(state.target.endpoint, cred, self.transport(state, tls_version))
         return state.siblings[key]
 
+    def _stop(self, state: TargetState, line: str) -> str:
+        """The circuit breaker tripped on ``state``: stop the run, or (a fleet) only this target. The reason."""
+        if self.isolate_targets:
+            self.untestable[state.target.name] = line
+            return f"target not tested: {line}"
+        self.aborted = line
+        return f"run stopped: {line}"
+
     def _not_run(self, spec: str, tls_version: str, check_id: str, reason: str) -> CheckRecord:
         group, expect = describe_check(check_id)
         presents = ("no certificate (preflight)" if check_id == MODE_CHECK else
@@ -185,7 +267,8 @@ class Gate:
         return CheckRecord(id=check_id, tls_version=tls_version, target=spec, group=group, expected=expect,
                            presents=presents, verdict=SKIP, observed="not run", reason=reason, profile=profile)
 
-    def _probe_record(self, state: TargetState, tls_version: str, check: ProbeCheck, started: float) -> CheckRecord:
+    def _probe_record(self, state: TargetState, tls_version: str, check: ProbeCheck, started: float,
+                      ahead: bool = False) -> CheckRecord:
         """A check beyond "present one credential": its function makes the attempts, judge() decides each."""
         base = dict(id=check.id, tls_version=tls_version, target=state.target.name, group=check.group,
                     expected=check.expect, presents=check.presents, profile=state.profile.name)
@@ -200,11 +283,12 @@ class Gate:
                            timeout=self.probe_timeout, valid=valid, baseline_valid=baseline.valid,
                            baseline_none=baseline.none, ca_names=baseline.facts.ca_names if baseline.facts else None)
         found = check.run(ctx)
+        if ahead and isinstance(found.outcome, Unreachable):
+            raise _Deferred
         if isinstance(found.outcome, Unreachable):
             dead = self._still_alive(state, tls_version, found.outcome)
             if dead is not None:
-                self.aborted = dead
-                return CheckRecord(verdict=SKIP, observed="not run", reason=f"run stopped: {dead}",
+                return CheckRecord(verdict=SKIP, observed="not run", reason=self._stop(state, dead),
                                    outcome=to_dict(found.outcome), duration_ms=_ms(started), **base)
         verdict = found.verdict
         seen = found.backend_headers
@@ -289,8 +373,8 @@ class Gate:
         if tally.liveness_failure:
             status, reason = FAIL, tally.liveness_failure
             if "stopped answering" in tally.liveness_failure:  # the circuit breaker: the rest would only time out
-                self.aborted = (f"target {state.target.name} stopped answering during fuzz.oracle-agreement after "
-                                f"{tally.examples} examples; {self.checks_done} checks were done, the rest were not run")
+                self._stop(state, f"target {state.target.name} stopped answering during fuzz.oracle-agreement after "
+                                  f"{tally.examples} examples; {self.checks_done} checks were done, the rest were not run")
         elif tally.lb_looser or tally.inconclusive:
             status, reason = FAIL, f"the target disagrees with the oracle: {observed}"
         elif tally.lb_stricter:
@@ -330,4 +414,4 @@ def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 2)
 
 
-__all__ = ["Gate"]
+__all__ = ["SERIAL_CHECKS", "Gate"]

@@ -16,9 +16,10 @@ from .html import build_html
 from .jsonfile import SCHEMA_VERSION, build_json
 from .junit import build_junit
 from .logtail import MAX_BYTES, MAX_LINES, excerpt, log_size, scrub
+from .merge import load_shards, merge_reports
 from .progress import LiveStatus
 from .status import VERDICT_ORDER, RunInfo, counts, run_status, write_atomic
-from .summary import build_summary
+from .summary import build_summary, target_lines
 from .waivers import Waiver, today
 from .waivers import find as find_waiver
 from .waivers import load as load_waivers
@@ -39,6 +40,7 @@ __all__ = [
     "build_json",
     "build_junit",
     "build_summary",
+    "target_lines",
     "build_html",
     "write_reports",
     "Waiver",
@@ -54,4 +56,6 @@ __all__ = [
     "load_report",
     "compare",
     "LiveStatus",
+    "load_shards",
+    "merge_reports",
 ]

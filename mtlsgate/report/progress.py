@@ -29,6 +29,7 @@ class LiveStatus:
         names = {v: v if v == "quic" else f"tls{v}" for v in versions}  # QUIC's id is plain "quic"
         self._ids = sorted(((names[v] if len(targets) == 1 else f"{t}-{names[v]}", t) for t in targets
                             for v in versions), key=lambda pair: -len(pair[0]))
+        self._exact = dict(self._ids)  # the usual node id ends in exactly one of them: one lookup (fleets)
         self.total: dict[str, int] = {}
         self.done: dict[str, int] = {t: 0 for t in targets}
         self.failed: dict[str, int] = {t: 0 for t in targets}
@@ -43,6 +44,8 @@ class LiveStatus:
         m = _PARAM.search(nodeid)
         if not m:
             return None
+        if m.group(1) in self._exact:
+            return self._exact[m.group(1)]
         params = m.group(1).split("-")
         for pid, target in self._ids:
             n = pid.count("-") + 1

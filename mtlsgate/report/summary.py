@@ -37,6 +37,8 @@ def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
         lines.append("")
     if info.aborted:
         lines += [f"**The run was stopped:** {info.aborted}", ""]
+    if len({r["target"] for r in records} | {t["name"] for t in info.targets}) > 1:
+        lines += ["## Targets", "", *(f"- {line}" for line in target_lines(records, info)), ""]
     if info.interrupted:
         lines += ["**The run was interrupted; the report is partial.**", ""]
     failing = [r for r in sorted(records, key=_rank) if r["verdict"] == "fail"]
@@ -95,6 +97,31 @@ def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
     return "\n".join(lines) + "\n"
 
 
+def target_lines(records: list[dict[str, Any]], info: RunInfo) -> list[str]:
+    """One line per target, the failing (and untestable) ones first, each with its failing check ids (triage)."""
+    names = [t["name"] for t in info.targets]
+    names += sorted({r["target"] for r in records} - set(names))
+    untestable = {t["name"]: t["untestable"] for t in info.targets if t.get("untestable")}
+    lines = []
+    for position, name in enumerate(names):
+        rows = [r for r in records if r["target"] == name]
+        failing = sorted({r["id"] for r in rows if r["verdict"] == "fail"})
+        tally = counts(rows)
+        if name in untestable:
+            lines.append((0, position, f"UNTESTABLE {name}: {untestable[name]}"))
+            continue
+        if failing:
+            status = "FAILED"
+        elif tally["pass"]:
+            status = "PASSED"
+        else:
+            status = "NO CHECK PASSED"
+        shown = ", ".join(f"{n} {v}" for v, n in tally.items() if n) or "no check ran"
+        line = f"{status} {name} ({shown})" + (f": {', '.join(failing)}" if failing else "")
+        lines.append((0 if failing else 1 if status != "PASSED" else 2, position, line))
+    return [line for _, _, line in sorted(lines)]
+
+
 def _scope(w: dict[str, Any]) -> str:
     """" TLS 1.2 on local:nginx" for a narrowed waiver, "" for one that covers every version and target."""
     return "".join(p for p in ((f" TLS {w['tls_version']}" if w.get("tls_version") else ""),
@@ -134,4 +161,4 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-__all__ = ["build_summary"]
+__all__ = ["build_summary", "target_lines"]

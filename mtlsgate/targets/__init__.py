@@ -2,8 +2,10 @@
 
 ``base`` holds :class:`Target` and the lab PKI; ``reference`` is the strict in-process proxy
 (and its mutants); ``local`` renders ``fixtures/targets/<lb>/`` and runs the binary by pid;
-``crls`` makes the CRL bundle for the CAs the suite mints (``mtlsgate crls``); ``provision`` makes ``local:<lb>[:variant]`` from those; ``select`` turns a ``--target``
-value into a running target (``open_target``); ``emit`` renders a kit's listener config.
+``crls`` makes the CRL bundle for the CAs the suite mints (``mtlsgate crls``); ``provision`` makes
+``local:<lb>[:variant]`` from those; ``select`` turns a ``--target`` value into a running target
+(``open_target``); ``emit`` renders a kit's listener config; ``inventory`` reads a fleet
+(``--targets-file``) and shards it.
 
 May import: :mod:`mtlsgate.checks`, :mod:`mtlsgate.fuzz`, :mod:`mtlsgate.kit` and everything below them.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 from .base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabFiles, LabPKI, Target
 from .crls import SUITE_CRL_DAYS, SuiteCRLs, suite_cas, suite_crls
 from .emit import START_COMMANDS, Emitted, emit_config
+from .inventory import ENTRY_KEYS, TRUST_KEYS, TargetSpec, load_inventory, parse_shard, shard
 from .local import (
     FIXTURES_DIR,
     LBS,
@@ -100,4 +103,10 @@ __all__ = [
     "SuiteCRLs",
     "suite_cas",
     "suite_crls",
+    "ENTRY_KEYS",
+    "TRUST_KEYS",
+    "TargetSpec",
+    "load_inventory",
+    "parse_shard",
+    "shard",
 ]

@@ -6,14 +6,17 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ..pki import CertSpec, Credential, KeyPool, issue, make_crl, pem, write_private
 from ..wire import Endpoint
 from .crls import suite_crls
+
+if TYPE_CHECKING:
+    import trustme
 
 #: The names the suite's own targets answer to; ``.test`` is reserved (RFC 6761).
 LAB_SERVER_NAME = "mtlsgate.test"
@@ -81,6 +84,8 @@ class LabPKI:
         Loading that bundle is the documented operator step; the ``no-suite-crls`` variants
         leave it out, as an operator who skipped it would.
         """
+        import trustme
+
         server_ca = trustme.CA(key_type=trustme.KeyType.ECDSA, organization_name="mtlsgate lab server CA")
         server_leaf = server_ca.issue_cert(server_name, alt_server_name, "localhost", "127.0.0.1", "::1")
         key = serialization.load_pem_private_key(server_ca.private_key_pem.bytes(), password=None)

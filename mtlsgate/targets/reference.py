@@ -18,15 +18,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from OpenSSL import SSL, crypto
 
 from ..checks import is_client_cert_header
 from ..wire import run_echo
 from .base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabPKI
+
+if TYPE_CHECKING:
+    from OpenSSL import SSL, crypto
 
 MAX_HEADER_BYTES = 32 * 1024
 MAX_BODY_BYTES = 64 * 1024
@@ -81,6 +84,8 @@ def _leaf_problem(cert: x509.Certificate, policy: ReferencePolicy) -> str | None
 
 
 def build_context(pki: LabPKI, policy: ReferencePolicy, workdir: Path) -> SSL.Context:
+    from OpenSSL import SSL, crypto
+
     ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
     ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
     ctx.set_max_proto_version(SSL.TLS1_3_VERSION)
@@ -148,6 +153,7 @@ class _Conn:
         self.buffer = b""
 
     def recv_some(self) -> bytes:
+        from OpenSSL import SSL
         try:
             data = self.tls.recv(16384)
         except (SSL.ZeroReturnError, SSL.SysCallError, SSL.WantReadError, SSL.WantWriteError, SSL.Error, OSError):
@@ -171,6 +177,7 @@ class _Conn:
         return body
 
     def send(self, data: bytes) -> None:
+        from OpenSSL import SSL
         try:
             self.tls.sendall(data)
         except (SSL.Error, OSError):
@@ -236,6 +243,7 @@ class ReferenceServer:
             threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
 
     def _serve(self, raw: socket.socket) -> None:
+        from OpenSSL import SSL
         try:
             raw.settimeout(None)
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

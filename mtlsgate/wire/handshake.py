@@ -13,12 +13,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from OpenSSL import SSL
-
 from .deadline import Deadline
 from .probe import Endpoint, is_ip_address
-
-_VERSIONS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
 
 
 @dataclass(frozen=True)
@@ -30,9 +26,12 @@ class HandshakeFacts:
 
 def inspect_handshake(endpoint: Endpoint, server_name: str | None, tls_version: str, timeout: float) -> HandshakeFacts:
     """Handshake without a certificate and report whether one was requested."""
+    from OpenSSL import SSL  # pyOpenSSL loads with the first preflight, not with the suite's options
+
+    version = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}[tls_version]
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    ctx.set_min_proto_version(_VERSIONS[tls_version])
-    ctx.set_max_proto_version(_VERSIONS[tls_version])
+    ctx.set_min_proto_version(version)
+    ctx.set_max_proto_version(version)
     ctx.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
     states: list[bytes] = []
     ctx.set_info_callback(lambda conn, where, ret: states.append(conn.get_state_string()))

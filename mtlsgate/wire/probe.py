@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import httpcore
-import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
@@ -353,56 +351,12 @@ class _Progress:
         return "after-handshake" if self.handshake_done else "handshake"
 
 
-class _WatchedStream(httpcore.NetworkStream):
-    """httpcore's stream, noting when the TLS handshake completed."""
-
-    def __init__(self, inner: httpcore.NetworkStream, progress: _Progress) -> None:
-        self._inner = inner
-        self._progress = progress
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, timeout)
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, timeout)
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        stream = self._inner.start_tls(ssl_context, server_hostname, timeout)
-        self._progress.handshake_done = True
-        return _WatchedStream(stream, self._progress)
-
-    def get_extra_info(self, info: str) -> object:
-        return self._inner.get_extra_info(info)
-
-
-class _WatchedBackend(httpcore.SyncBackend):
-    """httpcore's own socket backend, with every connection put under the probe's deadline."""
-
-    def __init__(self, deadline: Deadline, progress: _Progress) -> None:
-        self._deadline = deadline
-        self._progress = progress
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: object = None) -> httpcore.NetworkStream:
-        stream = super().connect_tcp(host, port, timeout, local_address, socket_options)  # type: ignore[arg-type]
-        self._deadline.watch(stream.get_extra_info("socket"))
-        return _WatchedStream(stream, self._progress)
-
-
-def _client(ctx: ssl.SSLContext, timeout: httpx.Timeout, deadline: Deadline, progress: _Progress) -> httpx.Client:
-    transport = httpx.HTTPTransport(verify=ctx, http1=True, http2=False, retries=0)
-    if not isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):  # pragma: no cover
-        raise RuntimeError("httpx.HTTPTransport changed: cannot bound probes by a deadline")
-    transport._pool = httpcore.ConnectionPool(ssl_context=ctx, http1=True, http2=False, retries=0,
-                                              network_backend=_WatchedBackend(deadline, progress))
-    return httpx.Client(transport=transport, timeout=timeout, trust_env=False, follow_redirects=False)
-
 
 def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> Outcome:
+    import httpx  # the HTTP client loads with the first probe, not with the suite's options
+
+    from ._http import client as _client
+
     host_header = transport.host_header or transport.server_name or endpoint.host
     base = Evidence(requested_version=transport.tls_version, server_name=transport.server_name, host_header=host_header)
     started = time.monotonic()
@@ -521,6 +475,8 @@ def alert_name(reason: str) -> str | None:
 
 def classify_error(exc: BaseException, evidence: Evidence, phase: str, *, server_spoke: bool = True) -> Outcome:
     """What a failed attempt means; ``server_spoke``: did any TLS record arrive from the server?"""
+    import httpx
+
     if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)):
         phase = "after-handshake"
     evidence = replace(evidence, detail=evidence.detail or _detail(exc))
@@ -561,6 +517,8 @@ def classify_error(exc: BaseException, evidence: Evidence, phase: str, *, server
 
 def _is_disconnect(exc: BaseException) -> bool:
     """A reset or a bare EOF (not an alert, not a certificate error, not garbage)."""
+    import httpx
+
     for cause in _causes(exc):
         if isinstance(cause, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError,
                               ssl.SSLZeroReturnError)):
@@ -573,6 +531,8 @@ def _is_disconnect(exc: BaseException) -> bool:
 
 def _timeout_outcome(endpoint: Endpoint, exc: BaseException, evidence: Evidence, phase: str,
                      timeout: float) -> Outcome:
+    import httpx
+
     if isinstance(exc, httpx.ConnectTimeout):
         if tcp_reachable(endpoint, min(timeout, 2.0)):
             return Unreachable(f"TCP connects but the TLS handshake did not finish within {timeout:g}s", evidence)
