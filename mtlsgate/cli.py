@@ -7,6 +7,7 @@ Subcommands live in their own modules; each registers its arguments and a ``run`
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 
@@ -59,10 +60,14 @@ def _serve(parser: argparse.ArgumentParser) -> Runner:
         with run_reference(pki, directory, policy) as ref:
             print(f"reference target on https://{ref.host}:{ref.port}/ (server name {ref.server_name})")
             print("test it with:")
+            # --client-ca-cert: the bundle the target trusts (root + intermediate), so trust.ca-names
+            # compares against what is really configured; the key picks the root out of it to mint.
+            q = shlex.quote
             print(f"  pytest --target https://{ref.host}:{ref.port} --server-name {ref.server_name} "
-                  f"--server-ca {files.server_ca} --client-ca-cert {ca.cert} --client-ca-key {ca.key} "
-                  f"--client-cert {identity.cert} --client-key {identity.key} "
-                  f"--revoked-cert {revoked.cert} --revoked-key {revoked.key}", flush=True)
+                  f"--server-ca {q(str(files.server_ca))} --client-ca-cert {q(str(files.client_ca))} "
+                  f"--client-ca-key {q(str(ca.key))} "
+                  f"--client-cert {q(str(identity.cert))} --client-key {q(str(identity.key))} "
+                  f"--revoked-cert {q(str(revoked.cert))} --revoked-key {q(str(revoked.key))}", flush=True)
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:

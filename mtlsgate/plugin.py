@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from .cmdline import misrooted, reroot
 from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
 from .fuzz import FUZZ_PROFILES as PROFILES
 from .fuzz import MAX_EXAMPLES, FuzzOptions
@@ -96,8 +97,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help=f"examples per target and TLS version (1-{MAX_EXAMPLES}; overrides the profile's count)")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str], parser: pytest.Parser) -> None:
+    """``--server-ca /abs/ca.crt`` works like ``--server-ca=/abs/ca.crt``: see mtlsgate/cmdline.py."""
+    reroot(early_config, args)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mtlsgate: a conformance check of mtlsgate")
+    if not _is_xdist_worker(config) and (line := misrooted(config)) is not None:
+        raise pytest.UsageError(line)
     try:
         state = RunState(config)
     except pytest.UsageError:

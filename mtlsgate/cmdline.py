@@ -1,0 +1,79 @@
+"""Where pytest looks for tests and its ini file, decided again once mtlsgate's options are known.
+
+pytest fixes its rootdir, ini file and ``testpaths`` from the command line *before* any
+installed plugin has added its options: in ``pytest --server-ca /abs/ca.crt`` the value
+``/abs/ca.crt`` is still an unknown positional then, so the rootdir leaves the checkout,
+``testpaths = ["suites"]`` is lost and pytest collects (and imports) the working directory:
+mtlsgate's own ``tests/``. ``--server-ca=/abs/ca.crt`` never had the problem.
+
+The plugin is loaded from its entry point before ``pytest_load_initial_conftests``; there,
+:func:`reroot` decides the setup again from the positional arguments pytest now knows to be
+paths, and when it differs, puts the right rootdir and ini file (with its ``addopts``) in
+place before any conftest is imported or any path collected. :func:`misrooted` is the safety
+net for a plugin loaded too late for that (from a ``conftest.py`` only): one line with the
+``--opt=VALUE`` form that works, before any probe.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["misrooted", "reroot"]
+
+
+def _wanted(config: Any, positional: list[str]) -> tuple[Path, Path | None, Any, Any] | None:
+    """What ``determine_setup`` decides from the true positional args (None: pytest's internals moved)."""
+    try:
+        from _pytest.config.findpaths import determine_setup
+    except ImportError:  # pragma: no cover - another pytest layout
+        return None
+    ns = config.known_args_namespace
+    try:
+        return determine_setup(inifile=getattr(ns, "inifilename", None), override_ini=getattr(ns, "override_ini", None),
+                               args=positional, rootdir_cmd_arg=getattr(ns, "rootdir", None) or None,
+                               invocation_dir=config.invocation_params.dir)
+    except TypeError:  # pragma: no cover - a pytest whose determine_setup takes other arguments
+        return None
+
+
+def reroot(config: Any, args: list[str]) -> bool:
+    """Put the rootdir/ini pytest would have chosen had it known mtlsgate's options; True if it changed.
+
+    ``args`` is the list pytest parses next (changed in place: the right ini's ``addopts``
+    are prepended, as pytest itself does).
+    """
+    ns = config.known_args_namespace
+    wanted = _wanted(config, list(getattr(ns, "file_or_dir", None) or []))
+    needed = ("_rootpath", "_inipath", "_inicfg", "_inicache", "_parser")
+    if wanted is None or not all(hasattr(config, name) for name in needed):
+        return False
+    rootpath, inipath, inicfg, ignored = wanted
+    if (rootpath, inipath) == (config.rootpath, config.inipath):
+        return False
+    old_cut = str(config.inipath.parent) if config.inipath is not None else str(config.rootpath)
+    config._rootpath, config._inipath, config._inicfg = rootpath, inipath, inicfg
+    if hasattr(config, "_ignored_config_files"):
+        config._ignored_config_files = ignored
+    config._inicache.clear()
+    config._parser.extra_info["rootdir"] = str(rootpath)
+    config._parser.extra_info["inifile"] = str(inipath)
+    if getattr(ns, "confcutdir", None) == old_cut:  # pytest's own default, not the user's --confcutdir
+        ns.confcutdir = str(inipath.parent) if inipath is not None else str(rootpath)
+    addopts = [str(a) for a in config.getini("addopts")]
+    if addopts:
+        args[:0] = addopts
+        config.pluginmanager.consider_preparse(addopts, exclude_only=False)
+        config._parser.parse_known_args(args, namespace=ns)
+    return True
+
+
+def misrooted(config: Any) -> str | None:
+    """A usage line when pytest's rootdir came from an option's value (the plugin loaded too late to fix it)."""
+    positional = [str(a) for a in (getattr(config.option, "file_or_dir", None) or [])]
+    wanted = _wanted(config, positional)
+    if wanted is None or (wanted[0], wanted[1]) == (config.rootpath, config.inipath):
+        return None
+    return (f"pytest took an option's value for a test path and chose the rootdir {config.rootpath} instead of "
+            f"{wanted[0]} (the mtlsgate plugin was loaded from a conftest.py, too late to prevent it): write path "
+            f"options as --opt=VALUE (e.g. --server-ca=FILE), or install mtlsgate (pip install .)")
