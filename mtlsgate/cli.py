@@ -213,6 +213,12 @@ def _diff(parser: argparse.ArgumentParser) -> Runner:
     return run
 
 
+def _test(parser: argparse.ArgumentParser) -> Runner:
+    """Listed in ``mtlsgate --help``; ``main`` hands ``mtlsgate test ...`` to pytest before argparse sees it."""
+    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="pytest options (--target ..., -k ...)")
+    return lambda args: run_tests(args.pytest_args)
+
+
 def _replay(parser: argparse.ArgumentParser) -> Runner:
     from .replay import setup
 
@@ -227,6 +233,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] = {
     "lint": ("find what is wrong with certificates, keys, chains, PKCS#12 and CRLs before you upload them", _lint),
     "diff": ("compare two runs' mtlsgate.json: regressions (pass -> fail) and fixes by check id; exit 1 on a "
              "regression", _diff),
+    "test": ("run the conformance suites under pytest (same options and exit codes as `pytest --pyargs "
+             "mtlsgate.suites`)", _test),
     "replay": ("present a fuzz reproducer (reports/repro/<id>) again; exit 0 agrees with the oracle, 1 still not",
                _replay),
 }
@@ -255,8 +263,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def suites_path() -> str:
+    """The conformance suites: the installed ``mtlsgate.suites``, else the checkout's ``suites/``."""
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "suites" / "__init__.py").is_file():
+        return str(checkout / "suites")
+    spec = find_spec("mtlsgate.suites")
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError("mtlsgate test: the suites are not installed (mtlsgate.suites is missing): reinstall mtlsgate")
+    return str(Path(list(spec.submodule_search_locations)[0]))
+
+
+def run_tests(argv: Sequence[str]) -> int:
+    """``mtlsgate test ARGS``: pytest on the installed suites with ARGS; pytest's exit codes (0, 1, 2, 4, 5, 69).
+
+    No cache directory is written (the suites may live in a read-only site-packages).
+    """
+    import pytest
+
+    if any(a in ("-h", "--help") for a in argv):
+        print("usage: mtlsgate test [pytest options: --target ..., --server-ca ..., -k ..., -n ...]\n"
+              "runs the conformance suites under pytest; every option of `pytest --help` (group mtlsgate) applies")
+    return int(pytest.main(["-p", "mtlsgate.plugin", "-p", "no:cacheprovider", *argv, suites_path()]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["test"]:  # everything after `test` is pytest's (argparse would reject its options)
+        try:
+            return run_tests(argv[1:])
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return CLI_USAGE_ERROR
     debug = "--debug" in argv
     try:
         args = build_parser().parse_args(argv)

@@ -475,6 +475,15 @@ class RunHooks:
             terminalreporter.write_line(f"{name}: {path}")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """An empty directory holds no suite: say where the installed one is instead of a bare 'collected 0 items'."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not config.option.pyargs and not config.option.keyword \
+            and not config.option.markexpr:
+        terminalreporter.write_line("mtlsgate: no suite here; the installed one runs with `pytest --pyargs "
+                                    "mtlsgate.suites ...` or `mtlsgate test ...` (same options)", yellow=True)
+
+
 def _say(config: pytest.Config, line: str, **markup: bool) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
