@@ -153,7 +153,8 @@ def _kit(parser: argparse.ArgumentParser) -> Runner:
             raise UsageError("--key and --san apply to the modern profile; the seed recipe is RSA-2048 with a CN only")
         password, saved = p12_password(args.p12_password, Path(args.dir))
         result = make_kit(Path(args.dir), KitOptions(profile=args.profile, cn=args.cn, sans=tuple(args.san),
-                                                     key=args.key or "p256", p12_password=password))
+                                                     key=args.key or "p256", p12_password=password,
+                                                     password_generated=saved is not None))
         if saved is not None:
             saved()
         m = result.manifest
