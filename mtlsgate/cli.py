@@ -45,7 +45,7 @@ def _serve(parser: argparse.ArgumentParser) -> Runner:
         import threading
         from pathlib import Path
 
-        from .pki import KeyPool
+        from .pki import KeyPool, write_private
         from .targets import MUTANTS, LabPKI, ReferencePolicy, run_reference
 
         if args.mutant and args.mutant not in MUTANTS:
@@ -55,6 +55,10 @@ def _serve(parser: argparse.ArgumentParser) -> Runner:
         files = pki.write(directory)
         identity = pki.identity.write(directory, "client")
         ca = pki.client_root.write(directory, "client-root-ca")
+        # client-ca.crt is the bundle the target trusts (root + intermediate); client-ca.key is
+        # the root's key beside it, so the README's example names are the lab's file names.
+        ca_key = directory / "client-ca.key"
+        write_private(ca_key, ca.key.read_bytes())
         revoked = pki.revoked.write(directory, "revoked")
         policy = MUTANTS[args.mutant] if args.mutant else ReferencePolicy()
         with run_reference(pki, directory, policy) as ref:
@@ -65,7 +69,7 @@ def _serve(parser: argparse.ArgumentParser) -> Runner:
             q = shlex.quote
             print(f"  pytest --target https://{ref.host}:{ref.port} --server-name {ref.server_name} "
                   f"--server-ca {q(str(files.server_ca))} --client-ca-cert {q(str(files.client_ca))} "
-                  f"--client-ca-key {q(str(ca.key))} "
+                  f"--client-ca-key {q(str(ca_key))} "
                   f"--client-cert {q(str(identity.cert))} --client-key {q(str(identity.key))} "
                   f"--revoked-cert {q(str(revoked.cert))} --revoked-key {q(str(revoked.key))}", flush=True)
             try:
