@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["misrooted", "reroot"]
+__all__ = ["misrooted", "reroot", "stray_option"]
 
 
 def _wanted(config: Any, positional: list[str]) -> tuple[Path, Path | None, Any, Any] | None:
@@ -77,3 +77,29 @@ def misrooted(config: Any) -> str | None:
     return (f"pytest took an option's value for a test path and chose the rootdir {config.rootpath} instead of "
             f"{wanted[0]} (the mtlsgate plugin was loaded from a conftest.py, too late to prevent it): write path "
             f"options as --opt=VALUE (e.g. --server-ca=FILE), or install mtlsgate (pip install .)")
+
+
+def stray_option(config: Any, args: list[str]) -> str | None:
+    """A usage line for a test path that does not exist (often an unknown option's value), before conftests load.
+
+    ``pytest -n 2`` without pytest-xdist: ``2`` is a positional that names no file, and
+    pytest's first step with such an argument is to import the conftest.py of every ``test*``
+    directory (our ``tests/``) before it says ``unrecognized arguments``. Said here, first.
+    """
+    ns = config.known_args_namespace
+    if getattr(ns, "pyargs", False) or getattr(ns, "help", False):
+        return None
+    try:
+        _, unknown = config._parser.parse_known_and_unknown_args(list(args))
+    except Exception:  # pytest's own parse reports it later, in its words
+        return None
+    flags = [a for a in unknown if a.startswith("-")]
+    here = config.invocation_params.dir
+    missing = [p for p in (getattr(ns, "file_or_dir", None) or [])
+               if not (Path(here) / str(p).split("::")[0]).exists()]
+    if not missing:
+        return None
+    if not flags:  # pytest's own words, said before it imports conftest.py files to look for the path
+        return f"file or directory not found: {missing[0]}"
+    hint = " (-n needs pytest-xdist: pip install pytest-xdist)" if any(f.startswith("-n") for f in flags) else ""
+    return f"unrecognized arguments: {' '.join(flags)}{hint}"

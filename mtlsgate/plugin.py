@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from .cmdline import misrooted, reroot
+from .cmdline import misrooted, reroot, stray_option
 from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
 from .fuzz import FUZZ_PROFILES as PROFILES
 from .fuzz import MAX_EXAMPLES, FuzzOptions
@@ -101,6 +101,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str], parser: pytest.Parser) -> None:
     """``--server-ca /abs/ca.crt`` works like ``--server-ca=/abs/ca.crt``: see mtlsgate/cmdline.py."""
     reroot(early_config, args)
+    if (line := stray_option(early_config, args)) is not None:
+        raise pytest.UsageError(line)
 
 
 def pytest_configure(config: pytest.Config) -> None:
