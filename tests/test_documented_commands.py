@@ -258,3 +258,39 @@ def test_ci_recipe_runs_in_a_user_repository(recipe: str, served: Served, tmp_pa
     # Without --client-cert/--revoked-*, the checks needing them skip; everything else as the full run.
     assert {k: v for k, v in ran.verdicts.items() if v != "skip"} == \
         {k: v for k, v in baseline.verdicts.items() if k in ran.verdicts and ran.verdicts[k] != "skip"}
+
+
+def test_installed_wheel_runs_the_suite_from_an_empty_directory(tmp_path: Path) -> None:
+    """`pip install <wheel>`, then in an empty directory: `pytest --pyargs mtlsgate.suites` and `mtlsgate test`."""
+    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        pytest.skip("nginx is not installed")
+    wheels, venv = tmp_path / "wheels", tmp_path / "venv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
+    env["TMPDIR"] = str(tmp_path)
+    for cmd in ([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels),
+                 str(ROOT)],
+                [sys.executable, "-m", "venv", "--system-site-packages", str(venv)]):
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    wheel = next(wheels.glob("mtlsgate-*.whl"))
+    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    verdicts = []
+    python = str(venv / "bin" / "python")  # the venv's pytest (system-site pytest has no script in the venv)
+    for argv in ([python, "-m", "pytest", "--pyargs", "mtlsgate.suites", "--target=local:nginx", "--reports-dir", "r1"],
+                 ["mtlsgate", "test", "--target", "local:nginx", "--reports-dir", "r2"]):
+        done = subprocess.run(argv, cwd=empty, env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+        report = json.loads((empty / argv[-1] / "mtlsgate.json").read_text())
+        ran = [c for c in report["checks"] if c["verdict"] not in ("skip", "unsupported")]
+        assert len(ran) >= 70 and not [c for c in report["checks"] if c["verdict"] == "fail"]
+        verdicts.append({(c["id"], c["tls_version"]): c["verdict"] for c in report["checks"]})
+    assert verdicts[0] == verdicts[1]
+    # the run used the installed copy (not this checkout): its suites live in the venv
+    shown = subprocess.run([str(venv / "bin" / "python"), "-c", "import mtlsgate.suites as s; print(s.__file__)"],
+                           cwd=empty, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert shown.stdout.startswith(str(venv))
