@@ -236,7 +236,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] = {
     "probe": ("one attempt against a URL with an optional client certificate; prints what happened", _probe),
     "kit": ("make the seed guide's certificates (--profile seed) or today's (modern), with kit.json and UPLOAD.md", _kit),
     "lint": ("find what is wrong with certificates, keys, chains, PKCS#12 and CRLs before you upload them", _lint),
-    "diff": ("compare two runs' mtlsgate.json: regressions (pass -> fail) and fixes by check id; exit 1 on a "
+    "diff": ("compare two runs' mtlsgate.json: regressions (pass -> fail), fixes and lost coverage (pass -> skip) "
+             "by check id; exit 1 on a "
              "regression", _diff),
     "test": ("run the conformance suites under pytest (same options and exit codes as `pytest --pyargs "
              "mtlsgate.suites`)", _test),
@@ -287,6 +288,9 @@ def run_tests(argv: Sequence[str]) -> int:
 
     No cache directory is written (the suites may live in a read-only site-packages).
     """
+    from .cmdline import DeferredInterrupt  # Ctrl-C from here on gives exit 2 and a report, not a traceback
+
+    DeferredInterrupt.install()
     import pytest
 
     if any(a in ("-h", "--help") for a in argv):

@@ -16,10 +16,60 @@ net for a plugin loaded too late for that (from a ``conftest.py`` only): one lin
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["misrooted", "reroot", "stray_option"]
+__all__ = ["DeferredInterrupt", "misrooted", "reroot", "stray_option"]
+
+
+class DeferredInterrupt:
+    """SIGINT/SIGTERM while pytest starts up: remembered, then raised once the session can report it.
+
+    Python's own SIGINT handler raises KeyboardInterrupt wherever the main thread is: during
+    start-up that is an import or pytest's config parsing, outside the session, so the run
+    ended with a raw traceback, exit 130 and no report. Importing this module (the plugin
+    imports it first) installs this handler when the defaults are in place; the plugin
+    releases it when the session starts and raises the remembered signal as
+    KeyboardInterrupt before the first check: exit 2 and an INCOMPLETE report listing
+    every check as not run. The state lives in the handler object itself (no module global).
+    """
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.at: float | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.signal is None:
+            self.signal, self.at = signal.Signals(signum).name, time.monotonic()
+
+    @classmethod
+    def install(cls) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        handler = cls()
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, handler)
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, handler)
+
+    @staticmethod
+    def release() -> str | None:
+        """Put the defaults back; the name of a signal that came while deferred, else None."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        pending = None
+        for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+            handler = signal.getsignal(signum)
+            if isinstance(handler, DeferredInterrupt):
+                signal.signal(signum, default)
+                pending = pending or handler.signal
+        return pending
+
+
+DeferredInterrupt.install()
 
 
 def _wanted(config: Any, positional: list[str]) -> tuple[Path, Path | None, Any, Any] | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from .cmdline import misrooted, reroot, stray_option
+from .cmdline import DeferredInterrupt, misrooted, reroot, stray_option
 from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
 from .fuzz import FUZZ_PROFILES as PROFILES
 from .fuzz import MAX_EXAMPLES, FuzzOptions
@@ -31,7 +31,7 @@ from .gate import CheckRecord, Gate, describe_check
 from .judge import FAIL, PASS, SKIP, UNSUPPORTED, WARN, load_profile
 from .kit import load_kit
 from .pki import KeyPool
-from .report import LiveStatus, RunInfo, compare, counts, load_report, write_reports
+from .report import DECISIVE, LiveStatus, RunInfo, compare, counts, coverage_line, load_report, write_reports
 from .report import waivers as waiver_file
 from .targets import MUTANTS, TargetOptions, TargetUnavailable, external_target, in_ci, validate_spec
 from .wire import DEFAULT_RETRIES, TLS_VERSIONS
@@ -93,6 +93,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--fuzz-profile", default="ci", choices=sorted(PROFILES),
                 help="Hypothesis profile of fuzz.oracle-agreement: ci (default: derandomized, 25 examples per TLS "
                      "version), dev (100, random), thorough (1000, random)")
+    g.addoption("--require-all", action="store_true", default=False,
+                help="a check that does not decide (skipped, unsupported) fails the run: for gates on full coverage")
     g.addoption("--fuzz-examples", default=None, metavar="N",
                 help=f"examples per target and TLS version (1-{MAX_EXAMPLES}; overrides the profile's count)")
 
@@ -117,12 +119,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise
     config.stash[GATE_KEY] = state
     config.pluginmanager.register(RunHooks(state), "mtlsgate-run")
-    state.previous_sigterm = _sigterm_as_interrupt()
     if not _is_xdist_worker(config):
         config.pluginmanager.register(LiveStatus(config, state.targets, state.versions), "mtlsgate-live-status")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    DeferredInterrupt.release()  # a run that never started a session (--help, a usage error) gets the defaults back
     state = config.stash.get(GATE_KEY, None)
     if state is not None:
         try:
@@ -165,6 +167,7 @@ class RunState:
         self.workdir: Path | None = None
         self.active = False
         self.previous_sigterm: Any = None
+        self.pending_signal: str | None = None  # a signal that came during start-up (DeferredInterrupt)
         self.announced = False  # the abort line was already printed
         opt = config.option
         try:
@@ -313,6 +316,9 @@ class CheckRunner:
         if waiver is not None:  # expired: the failure counts again, and says why
             row.update(waiver=waiver.to_dict() | {"expired": True})
         self._node.user_properties.append((RECORD_PROPERTY, json.dumps(row)))
+        if record.verdict not in DECISIVE and self._node.config.option.require_all:
+            pytest.fail(f"{where}: did not run ({record.verdict}) and --require-all is set: {record.reason}",
+                        pytrace=False)
         if record.verdict == SKIP:
             pytest.skip(f"{where}: {record.reason}")
         if record.verdict == UNSUPPORTED:
@@ -334,6 +340,40 @@ class CheckRunner:
             pytest.fail("\n".join(lines), pytrace=False)
         assert record.verdict in (PASS, WARN)
         return record
+
+
+def not_run(items: list[pytest.Item], records: list[dict[str, Any]], aborted: str | None,
+            interrupted: bool) -> list[dict[str, str]]:
+    """The selected checks that left no record: an interrupted or stopped run lists them (never a silent PASS).
+
+    A suite test names its check literally (``gate.check("reject.expired")``); the id is read
+    from the test's source. Under xdist the controller holds no items: nothing is listed.
+    """
+    done = {(r["id"], r["tls_version"], r["target"]) for r in records}
+    why = ("not run: the run was interrupted" if interrupted else f"not run: {aborted}" if aborted
+           else "not run")
+    missing: list[dict[str, str]] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "gate" not in callspec.params:
+            continue
+        spec, version = callspec.params["gate"]
+        check_id = _check_id_of(item) or item.name
+        if (check_id, version, spec) not in done:
+            missing.append({"id": check_id, "tls_version": version, "target": spec, "reason": why})
+    return missing
+
+
+def _check_id_of(item: pytest.Item) -> str | None:
+    import inspect
+    import re
+
+    try:
+        source = inspect.getsource(item.function)  # type: ignore[attr-defined]
+    except (AttributeError, OSError, TypeError):
+        return None
+    found = re.search(r"""gate\.check\(\s*["']([^"']+)["']""", source)
+    return found.group(1) if found else None
 
 
 def replay_flags(config: pytest.Config, spec: str) -> str:
@@ -367,11 +407,21 @@ class RunHooks:
         self.paths: dict[str, Path] = {}
         self.review: dict[str, Any] | None = None
         self.comparison: Any = None
+        self.info: RunInfo | None = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """From here on pytest reports an interrupt (exit 2, sessionfinish): stop deferring signals."""
+        self.state.pending_signal = DeferredInterrupt.release()
+        self.state.previous_sigterm = _sigterm_as_interrupt()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
         """Start and preflight every target before the first check: a dead target stops the run here."""
         state = self.state
+        if state.pending_signal is not None:  # Ctrl-C or SIGTERM during start-up: every check is "not run"
+            state.active = True
+            raise KeyboardInterrupt(f"signal {state.pending_signal} during start-up")
         if _is_xdist_controller(session.config):
             return None  # workers run the checks and own the targets; the controller reports what they send
         if session.config.option.collectonly or not any("gate" in getattr(i, "fixturenames", ()) for i in session.items):
@@ -419,7 +469,8 @@ class RunHooks:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         state = self.state
-        if not (state.active or state.records or state.aborted) or _is_xdist_worker(session.config):
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        if not (state.active or state.records or state.aborted or interrupted) or _is_xdist_worker(session.config):
             return
         review = waiver_file.review(state.waivers, state.records, waiver_file.today()) if state.waivers else None
         comparison = compare(state.baseline, {"checks": state.records}, str(session.config.option.baseline)) \
@@ -427,8 +478,11 @@ class RunHooks:
         self.review, self.comparison = review, comparison
         info = RunInfo(targets=state.target_infos(), profile=state.profile_name, started_at=state.started,
                        duration_s=time.time() - state.started, aborted=state.aborted,
-                       interrupted=exitstatus == pytest.ExitCode.INTERRUPTED, waivers=review,
-                       comparison=comparison.to_dict() if comparison else None)
+                       interrupted=interrupted, waivers=review,
+                       comparison=comparison.to_dict() if comparison else None,
+                       not_run=not_run(session.items, state.records, state.aborted, interrupted),
+                       require_all=session.config.option.require_all)
+        self.info = info
         try:
             self.paths = write_reports(session.config.option.reports_dir, state.records, info)
         except OSError as exc:
@@ -452,6 +506,8 @@ class RunHooks:
             terminalreporter.write_line(f"{prefix}: {state.aborted}", red=True, bold=True)
         ran = ", ".join(f"{n} {v}" for v, n in tally.items() if n) or "no check ran"
         terminalreporter.write_line(f"profile {state.profile_name}: {ran} ({len(state.records)} checks)")
+        if self.info is not None:
+            terminalreporter.write_line(f"coverage: {coverage_line(state.records, self.info, reasons=9)}")
         for r in state.records:
             if r["verdict"] == "waived":
                 w = r["waiver"]

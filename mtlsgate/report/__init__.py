@@ -17,7 +17,7 @@ from .jsonfile import SCHEMA_VERSION, build_json
 from .junit import build_junit
 from .logtail import MAX_BYTES, MAX_LINES, excerpt, log_size, scrub
 from .progress import LiveStatus
-from .status import VERDICT_ORDER, RunInfo, counts, run_status, write_atomic
+from .status import DECISIVE, VERDICT_ORDER, RunInfo, counts, coverage, coverage_line, run_status, write_atomic
 from .summary import build_summary
 from .waivers import Waiver, today
 from .waivers import find as find_waiver
@@ -25,9 +25,12 @@ from .waivers import load as load_waivers
 from .waivers import review as review_waivers
 
 __all__ = [
+    "DECISIVE",
     "VERDICT_ORDER",
     "RunInfo",
     "counts",
+    "coverage",
+    "coverage_line",
     "run_status",
     "write_atomic",
     "MAX_BYTES",

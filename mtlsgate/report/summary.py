@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .status import VERDICT_ORDER, RunInfo, counts, run_status
+from .status import VERDICT_ORDER, RunInfo, counts, coverage_line, run_status
 
 
 def _evidence_cell(r: dict[str, Any]) -> str:
@@ -26,12 +26,14 @@ def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
     lines = [
         f"# mtlsgate: {run_status(records, info)}",
         "",
+        f"**{_md(coverage_line(records, info))}**" + (" · `--require-all`" if info.require_all else ""),
+        "",
         f"Target: {targets} · profile `{info.profile}` · {info.duration_s:.1f} s · "
         + " · ".join(f"{n} {v}" for v, n in tally.items() if n),
         "",
     ]
     if info.aborted:
-        lines += [f"**The run was stopped:** {info.aborted}", ""]
+        lines += [f"**ABORTED — the run was stopped:** {_md(info.aborted)}", ""]
     if info.interrupted:
         lines += ["**The run was interrupted; the report is partial.**", ""]
     failing = [r for r in sorted(records, key=_rank) if r["verdict"] == "fail"]
@@ -68,10 +70,17 @@ def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
         lines += [f"## Compared with `{cmp['baseline']}`", "",
                   f"{len(cmp['regressions'])} regression(s), {len(cmp['fixes'])} fix(es)"
                   + (f", {cmp['new_checks']} new check(s)" if cmp["new_checks"] else "")
+                  + (f", {len(cmp.get('lost_coverage') or [])} check(s) lost coverage"
+                     if cmp.get("lost_coverage") else "")
                   + (f", {cmp['missing_checks']} check(s) not run this time" if cmp["missing_checks"] else ""), ""]
-        for title, rows in (("Regressed", cmp["regressions"]), ("Fixed", cmp["fixes"])):
+        for title, rows in (("Regressed", cmp["regressions"]), ("Fixed", cmp["fixes"]),
+                            ("Lost coverage", cmp.get("lost_coverage") or [])):
             lines += [f"- **{title}** `{c['id']}` TLS {c['tls_version']} on {c['target']}: {c['before']} → "
                       f"{c['after']} ({_md(c['evidence'])})" for c in rows]
+        lines.append("")
+    if info.not_run:
+        lines += [f"## Not run ({len(info.not_run)})", "", "| check | TLS | target | why |", "| --- | --- | --- | --- |"]
+        lines += [f"| `{n['id']}` | {n['tls_version']} | {n['target']} | {_md(n['reason'])} |" for n in info.not_run]
         lines.append("")
     if records:
         lines += ["## All checks", "", "| verdict | check | TLS | target | evidence |", "| --- | --- | --- | --- | --- |"]
