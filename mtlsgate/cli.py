@@ -45,7 +45,7 @@ def _serve(parser: argparse.ArgumentParser) -> Runner:
         import threading
         from pathlib import Path
 
-        from .pki import KeyPool, write_private
+        from .pki import KeyPool, key_pem, write_private
         from .targets import MUTANTS, LabPKI, ReferencePolicy, run_reference
 
         if args.mutant and args.mutant not in MUTANTS:
@@ -53,6 +53,8 @@ def _serve(parser: argparse.ArgumentParser) -> Runner:
         directory = Path(args.dir)
         pki = LabPKI.create(KeyPool())
         files = pki.write(directory)
+        server_ca_key = directory / "server-ca.key"  # reject.server-ca-issued runs against this target too
+        write_private(server_ca_key, key_pem(pki.server_ca_credential.key))
         identity = pki.identity.write(directory, "client")
         ca = pki.client_root.write(directory, "client-root-ca")
         # client-ca.crt is the bundle the target trusts (root + intermediate); client-ca.key is
@@ -68,7 +70,8 @@ def _serve(parser: argparse.ArgumentParser) -> Runner:
             # compares against what is really configured; the key picks the root out of it to mint.
             q = shlex.quote
             print(f"  pytest --target https://{ref.host}:{ref.port} --server-name {ref.server_name} "
-                  f"--server-ca {q(str(files.server_ca))} --client-ca-cert {q(str(files.client_ca))} "
+                  f"--server-ca {q(str(files.server_ca))} --server-ca-key {q(str(server_ca_key))} "
+                  f"--client-ca-cert {q(str(files.client_ca))} "
                   f"--client-ca-key {q(str(ca_key))} "
                   f"--client-cert {q(str(identity.cert))} --client-key {q(str(identity.key))} "
                   f"--revoked-cert {q(str(revoked.cert))} --revoked-key {q(str(revoked.key))}", flush=True)

@@ -59,6 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="reference (default), local:<nginx|haproxy|apache|caddy|traefik>, or an https:// URL; repeatable")
     g.addoption("--server-name", default=None, help="SNI and Host for the target (default: the URL's host)")
     g.addoption("--server-ca", default=None, type=Path, help="PEM file that verifies the target's certificate")
+    g.addoption("--server-ca-key", default=None, type=Path, metavar="FILE",
+                help="the server CA's private key (with --server-ca): reject.server-ca-issued runs")
     g.addoption("--client-ca-cert", default=None, type=Path, help="the CA certificate the target trusts for clients")
     g.addoption("--client-ca-key", default=None, type=Path, help="its private key: lets the suite mint every variant")
     g.addoption("--client-cert", default=None, type=Path, help="a valid client certificate (leaf first, then chain)")
@@ -173,7 +175,8 @@ class RunState:
         try:
             kit = load_kit(opt.kit) if opt.kit is not None else None
             self.options = TargetOptions(
-                server_name=opt.server_name, server_ca=opt.server_ca, client_ca_cert=opt.client_ca_cert,
+                server_name=opt.server_name, server_ca=opt.server_ca, server_ca_key=opt.server_ca_key,
+                client_ca_cert=opt.client_ca_cert,
                 client_ca_key=opt.client_ca_key, client_cert=opt.client_cert, client_key=opt.client_key,
                 revoked_cert=opt.revoked_cert, revoked_key=opt.revoked_key, kit=kit,
                 alt_server_name=opt.alt_server_name, echo_backend=opt.echo_backend)

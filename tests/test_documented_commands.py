@@ -290,6 +290,15 @@ def test_installed_wheel_runs_the_suite_from_an_empty_directory(tmp_path: Path) 
         assert len(ran) >= 70 and not [c for c in report["checks"] if c["verdict"] == "fail"]
         verdicts.append({(c["id"], c["tls_version"]): c["verdict"] for c in report["checks"]})
     assert verdicts[0] == verdicts[1]
+    # h2 is a normal dependency: the HTTP/2 bypass check runs against nginx instead of skipping
+    assert {verdicts[0][("bypass.h2-coalescing", v)] for v in ("1.2", "1.3")} == {"pass"}
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as whl:
+        metadata = next(whl.read(n).decode() for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+    requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    assert any(r.startswith("h2") and "extra ==" not in r for r in requires), requires
+    assert any(r.startswith("pytest-xdist") and "extra ==" not in r for r in requires), requires
     # the run used the installed copy (not this checkout): its suites live in the venv
     shown = subprocess.run([str(venv / "bin" / "python"), "-c", "import mtlsgate.suites as s; print(s.__file__)"],
                            cwd=empty, env=env, capture_output=True, text=True, timeout=60, check=False)

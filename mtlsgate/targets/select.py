@@ -30,6 +30,7 @@ class TargetOptions:
 
     server_name: str | None = None
     server_ca: Path | None = None
+    server_ca_key: Path | None = None  # the server CA's key: reject.server-ca-issued mints a client under it
     client_ca_cert: Path | None = None
     client_ca_key: Path | None = None
     client_cert: Path | None = None
@@ -88,11 +89,15 @@ def external_target(spec: str, options: TargetOptions, profile: str) -> Target:
     identity = _pair(options.client_cert, options.client_key, "client", "--client-cert and --client-key")
     revoked = _pair(options.revoked_cert, options.revoked_key, "revoked client", "--revoked-cert and --revoked-key")
     kit, server_ca_key = options.kit, None
+    if options.server_ca_key is not None:
+        if options.server_ca is None:
+            raise UsageError("--server-ca-key needs --server-ca (the CA certificate the key belongs to)")
+        server_ca_key = load_ca_credential(options.server_ca, options.server_ca_key)
     if kit is not None:
         client_ca = client_ca or kit.client_ca
         identity = identity or kit.identity
         revoked = revoked or kit.revoked
-        server_ca_key = kit.server_ca
+        server_ca_key = server_ca_key or kit.server_ca
     # An IP address as server name sends no SNI but is still checked against the certificate.
     server_name = options.server_name or (kit.server_name if kit else None) or endpoint.host
     ca_certs: tuple[x509.Certificate, ...] = ()
