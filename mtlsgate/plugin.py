@@ -31,7 +31,18 @@ from .gate import CheckRecord, Gate, describe_check
 from .judge import FAIL, PASS, SKIP, UNSUPPORTED, WARN, load_profile
 from .kit import load_kit
 from .pki import KeyPool
-from .report import DECISIVE, LiveStatus, RunInfo, compare, counts, coverage_line, load_report, write_reports
+from .report import (
+    DECISIVE,
+    LiveStatus,
+    ReportsLock,
+    RunInfo,
+    clear_stale_reproducers,
+    compare,
+    counts,
+    coverage_line,
+    load_report,
+    write_reports,
+)
 from .report import waivers as waiver_file
 from .targets import MUTANTS, TargetOptions, TargetUnavailable, external_target, in_ci, validate_spec
 from .wire import DEFAULT_RETRIES, TLS_VERSIONS
@@ -411,6 +422,7 @@ class RunHooks:
         self.review: dict[str, Any] | None = None
         self.comparison: Any = None
         self.info: RunInfo | None = None
+        self.lock: ReportsLock | None = None
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -425,6 +437,7 @@ class RunHooks:
         if state.pending_signal is not None:  # Ctrl-C or SIGTERM during start-up: every check is "not run"
             state.active = True
             raise KeyboardInterrupt(f"signal {state.pending_signal} during start-up")
+        self._lock_reports(session)
         if _is_xdist_controller(session.config):
             return None  # workers run the checks and own the targets; the controller reports what they send
         if session.config.option.collectonly or not any("gate" in getattr(i, "fixturenames", ()) for i in session.items):
@@ -453,6 +466,24 @@ class RunHooks:
             state.aborted = f"internal error while starting the targets: {type(exc).__name__}: {exc}"
             raise
         return None
+
+    def _lock_reports(self, session: pytest.Session) -> None:
+        """Before the first probe: this run owns its reports dir, and old reproducers are gone."""
+        config = session.config
+        if _is_xdist_worker(config) or config.option.collectonly or self.lock is not None:
+            return
+        if not any("gate" in getattr(i, "fixturenames", ()) for i in session.items):
+            return
+        lock = ReportsLock(config.option.reports_dir)
+        try:
+            lock.acquire()
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.lock = lock
+        stale = clear_stale_reproducers(config.option.reports_dir)
+        if stale:
+            self._line(session, f"mtlsgate: removed {len(stale)} reproducer(s) of an earlier run from "
+                                f"{config.option.reports_dir / 'repro'}")
 
     @staticmethod
     def _line(session: pytest.Session, line: str, **markup: bool) -> None:
@@ -488,6 +519,9 @@ class RunHooks:
         self.info = info
         try:
             self.paths = write_reports(session.config.option.reports_dir, state.records, info)
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
         except OSError as exc:
             _say(session.config, f"mtlsgate: cannot write the reports to {session.config.option.reports_dir}: "
                                  f"{exc.strerror or exc}", red=True, bold=True)

@@ -96,3 +96,21 @@ def test_require_all_fails_a_run_that_skips(run_suite) -> None:
     report = run.report
     assert report["require_all"] is True and report["status"] == "FAILED"
     assert {c["id"]: c["verdict"] for c in report["checks"]}["bypass.h2-coalescing"] == "skip"
+
+
+def test_one_run_at_a_time_per_reports_dir_and_old_reproducers_go(tmp_path: Path) -> None:
+    import pytest
+
+    from mtlsgate.errors import UsageError
+    from mtlsgate.report import ReportsLock, clear_stale_reproducers
+
+    first, second = ReportsLock(tmp_path / "reports"), ReportsLock(tmp_path / "reports")
+    first.acquire()
+    with pytest.raises(UsageError, match=r"another mtlsgate run \(pid \d+\) is writing its reports there"):
+        second.acquire()
+    first.release()
+    second.acquire()  # free again once the first run has written its reports
+    second.release()
+    (tmp_path / "reports" / "repro" / "reject.expired-tls1.3").mkdir(parents=True)
+    assert clear_stale_reproducers(tmp_path / "reports") == ["reject.expired-tls1.3"]
+    assert not (tmp_path / "reports" / "repro").exists()

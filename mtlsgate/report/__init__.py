@@ -11,7 +11,7 @@ May import: :mod:`mtlsgate.targets` and everything below it.
 from __future__ import annotations
 
 from .baseline import BAD, GOOD, Change, Comparison, Key, compare, load_report
-from .files import write_reports
+from .files import ReportsLock, clear_stale_reproducers, write_reports
 from .html import build_html
 from .jsonfile import SCHEMA_VERSION, build_json
 from .junit import build_junit
@@ -43,6 +43,8 @@ __all__ = [
     "build_junit",
     "build_summary",
     "build_html",
+    "ReportsLock",
+    "clear_stale_reproducers",
     "write_reports",
     "Waiver",
     "today",
