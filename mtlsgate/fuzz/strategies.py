@@ -7,6 +7,11 @@ client (:data:`VALID_CHAIN`) in one or two fields, Hypothesis' simplest example 
 valid client, and :func:`shrink_moves` can walk any example back toward it
 field by field.
 
+A share of chains (``ROOT_PERCENT``) ends at another root than the client CA — an unrelated
+rogue CA, a rogue CA with the client CA's exact name, or no CA at all (a self-signed leaf) —
+with every other field valid, so that a verifier which trusts any issuer disagrees with the
+oracle like any other bug (and nothing else could explain the rejection).
+
 Intermediates take their subject name and key from their level and key type
 (:func:`fuzz_ca_name`), never from the draw: a target that checks a CRL for every CA in
 the chain (nginx, HAProxy, Apache, the reference) can then be given one CRL per such CA
@@ -49,17 +54,27 @@ def valid_ca(level: int, key: str = "p256") -> CertSpec:
     return CertSpec.ca_spec(fuzz_ca_name(level, key), key=key, key_slot=CA_SLOT_BASE + level)
 
 
+#: Where a chain ends: the client CA (valid), an unrelated CA, a CA with the client CA's exact
+#: name but another key, or nowhere (the leaf signs itself; no intermediates).
+ROOTS = ("client-ca", "rogue", "rogue-same-name", "self-signed")
+#: The chance (percent) that a chain ends at another root than the client CA.
+ROOT_PERCENT = 12
+
+
 @dataclass(frozen=True)
 class ChainSpec:
-    """Intermediates from the one below the client CA down, then the leaf."""
+    """Intermediates from the one below the root down, then the leaf; ``root`` says which root (:data:`ROOTS`)."""
 
     intermediates: tuple[CertSpec, ...] = ()
     leaf: CertSpec = VALID_LEAF
+    root: str = "client-ca"
 
     def normalised(self) -> ChainSpec:
         """Intermediates named and keyed by level and key type (what the lab publishes CRLs for)."""
+        if self.root == "self-signed":
+            return ChainSpec((), self.leaf.replace(key_slot=LEAF_SLOT), self.root)
         cas = tuple(valid_ca(i + 1, c.key).replace(**_ca_fields(c)) for i, c in enumerate(self.intermediates))
-        return ChainSpec(cas, self.leaf.replace(key_slot=LEAF_SLOT))
+        return ChainSpec(cas, self.leaf.replace(key_slot=LEAF_SLOT), self.root)
 
 
 VALID_CHAIN = ChainSpec()
@@ -75,12 +90,28 @@ def _ca_fields(spec: CertSpec) -> dict[str, Any]:
     return {f: getattr(spec, f) for f in CA_FIELDS}
 
 
-def build_chain(chain: ChainSpec, root: Credential, pool: KeyPool) -> Credential:
-    """Issue ``chain`` below ``root``; the credential's chain is what the client sends."""
-    issuer = root
-    for ca in chain.normalised().intermediates:
+def other_roots(root: Credential, pool: KeyPool) -> dict[str, Credential]:
+    """The roots a chain may end at instead of the client CA ``root`` (keys of their own, from the pool)."""
+    return {
+        "rogue": issue(CertSpec.ca_spec("mtlsgate fuzz rogue CA", key_slot=CA_SLOT_BASE + 9), pool=pool),
+        "rogue-same-name": issue(CertSpec.ca_spec("x", key_slot=CA_SLOT_BASE + 8, subject_name=root.cert.subject),
+                                 pool=pool),
+    }
+
+
+def build_chain(chain: ChainSpec, root: Credential, pool: KeyPool,
+                roots: dict[str, Credential] | None = None) -> Credential:
+    """Issue ``chain`` below its root (``root``, the client CA, or one of :func:`other_roots`).
+
+    The credential's chain is what the client sends; a self-signed leaf sends none.
+    """
+    spec = chain.normalised()
+    if spec.root == "self-signed":
+        return issue(spec.leaf, None, pool=pool)
+    issuer = root if spec.root == "client-ca" else (roots or other_roots(root, pool))[spec.root]
+    for ca in spec.intermediates:
         issuer = issue(ca, issuer, pool=pool)
-    return issue(chain.normalised().leaf, issuer, pool=pool)
+    return issue(spec.leaf, issuer, pool=pool)
 
 
 def published_fuzz_cas(pool: KeyPool, root: Credential) -> list[Credential]:
@@ -239,6 +270,7 @@ def leaf_specs(draw: st.DrawFn, issuer_key: str) -> CertSpec:
 
 
 _DEPTHS = {d: st.integers(min_value=0, max_value=d) for d in range(MAX_DEPTH + 1)}
+_OTHER_ROOTS = st.sampled_from(ROOTS[1:])
 
 
 @st.composite
@@ -251,6 +283,12 @@ def chains(draw: st.DrawFn, root_key: str = "rsa2048", max_depth: int = MAX_DEPT
     """
     max_depth = max(0, min(max_depth, MAX_DEPTH))
     limit = max_depth if depth_limit is None else max(0, min(depth_limit, max_depth))
+    if draw(_PERCENT) < ROOT_PERCENT:  # another root, everything else valid: trust is the one question asked
+        root = draw(_OTHER_ROOTS)
+        if root == "self-signed":
+            return ChainSpec((), VALID_LEAF, root)
+        return ChainSpec(tuple(valid_ca(level) for level in range(1, draw(_DEPTHS[min(limit, 1)]) + 1)), VALID_LEAF,
+                         root)
     if limit < max_depth and draw(_PERCENT) < MUTATION_PERCENT:
         depth = draw(st.integers(min_value=limit + 1, max_value=max_depth))
     else:
@@ -273,24 +311,28 @@ def shrink_moves(chain: ChainSpec) -> list[tuple[str, ChainSpec]]:
     valid chain's value. A minimal reproducer is a chain none of whose moves keep the bug.
     """
     moves: list[tuple[str, ChainSpec]] = []
+    if chain.root != "client-ca":
+        moves.append(("root client-ca", dataclasses.replace(chain, root="client-ca")))
     cas = chain.intermediates
     for i in range(len(cas)):
-        moves.append((f"drop intermediate {i + 1}", ChainSpec(cas[:i] + cas[i + 1:], chain.leaf)))
+        moves.append((f"drop intermediate {i + 1}", ChainSpec(cas[:i] + cas[i + 1:], chain.leaf, chain.root)))
     for i, ca in enumerate(cas):
         valid = valid_ca(i + 1)
         for f in ("key", *CA_FIELDS):
             if getattr(ca, f) != getattr(valid, f):
                 fixed = ca.replace(**{f: getattr(valid, f)})
-                moves.append((f"intermediate {i + 1} {f}", ChainSpec(cas[:i] + (fixed,) + cas[i + 1:], chain.leaf)))
+                moves.append((f"intermediate {i + 1} {f}",
+                              ChainSpec(cas[:i] + (fixed,) + cas[i + 1:], chain.leaf, chain.root)))
     for f in LEAF_FIELDS:
         if getattr(chain.leaf, f) != getattr(VALID_LEAF, f):
-            moves.append((f"leaf {f}", ChainSpec(cas, chain.leaf.replace(**{f: getattr(VALID_LEAF, f)}))))
+            moves.append((f"leaf {f}", ChainSpec(cas, chain.leaf.replace(**{f: getattr(VALID_LEAF, f)}), chain.root)))
     return moves
 
 
 def differences(chain: ChainSpec) -> list[str]:
     """How ``chain`` differs from the valid chain: ``depth=N`` if it has intermediates, then fields (``leaf.eku``)."""
-    out = [f"depth={len(chain.intermediates)}"] if chain.intermediates else []
+    out = [f"root={chain.root}"] if chain.root != "client-ca" else []
+    out += [f"depth={len(chain.intermediates)}"] if chain.intermediates else []
     for i, ca in enumerate(chain.intermediates):
         valid = valid_ca(i + 1)
         out += [f"ca{i + 1}.{f}" for f in ("key", *CA_FIELDS) if getattr(ca, f) != getattr(valid, f)]
@@ -322,8 +364,9 @@ def spec_to_dict(chain: ChainSpec) -> dict[str, Any]:
         d = _plain(spec)
         d.pop("subject_name", None)
         return d
-    return {"intermediates": [cert(c) for c in chain.normalised().intermediates], "leaf": cert(chain.normalised().leaf),
-            "differs_from_valid_in": differences(chain)}
+    return {"root": chain.root, "intermediates": [cert(c) for c in chain.normalised().intermediates],
+            "leaf": cert(chain.normalised().leaf), "differs_from_valid_in": differences(chain)}
 
 
-__all__ = ["ChainSpec", "VALID_CHAIN", "VALID_LEAF", "chains", "leaf_specs", "ca_specs", "build_chain", "published_fuzz_cas", "shrink_moves", "differences", "spec_to_dict", "fuzz_ca_name", "valid_ca", "MAX_DEPTH", "LEAF_SLOT", "CA_SLOT_BASE", "LEAF_KEYS", "CA_KEYS", "HASHES", "DAY", "HOUR", "CA_FIELDS", "LEAF_FIELDS", "SUBJECTS", "SAN_ENTRIES", "LEAF_EKUS", "CA_EKUS", "LEAF_KUS", "CA_KUS", "SERIALS", "NAME_CONSTRAINTS", "MUTATION_PERCENT"]
+__all__ = ["ChainSpec", "VALID_CHAIN", "VALID_LEAF", "chains", "leaf_specs", "ca_specs", "build_chain", "other_roots",
+           "ROOTS", "ROOT_PERCENT", "published_fuzz_cas", "shrink_moves", "differences", "spec_to_dict", "fuzz_ca_name", "valid_ca", "MAX_DEPTH", "LEAF_SLOT", "CA_SLOT_BASE", "LEAF_KEYS", "CA_KEYS", "HASHES", "DAY", "HOUR", "CA_FIELDS", "LEAF_FIELDS", "SUBJECTS", "SAN_ENTRIES", "LEAF_EKUS", "CA_EKUS", "LEAF_KUS", "CA_KUS", "SERIALS", "NAME_CONSTRAINTS", "MUTATION_PERCENT"]
