@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from .status import VERDICT_ORDER, RunInfo, counts, coverage_line, run_status
+from .status import DECISIVE, VERDICT_ORDER, RunInfo, counts, coverage_line, run_status
 
 
 def _evidence_cell(r: dict[str, Any]) -> str:
-    text = r["outcome"]["summary"] if r.get("outcome") else r["reason"]
+    """The one outcome when it is the evidence; else the reason (a skip, a multi-attempt check, a campaign).
+
+    A skipped check's ``outcome`` is what the valid client got, and a multi-attempt check's
+    (``trust.ca-names``, the bypass checks) is only one of its attempts: neither is the evidence.
+    """
+    single = r.get("outcome") and r["verdict"] in DECISIVE and not r.get("attempts") and not r.get("fuzz")
+    text = r["outcome"]["summary"] if single else r["reason"]
     if r.get("repro"):
         text += f" · reproducer `{r['repro']}`"
     return _md(text)
