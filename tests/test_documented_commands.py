@@ -201,6 +201,9 @@ def test_kit_upload_md_and_pytest_kit_spaced(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     upload = (kit / "UPLOAD.md").read_text()
     assert "{this directory}" not in upload and "client/client.p12.password" in upload
+    linted = subprocess.run([sys.executable, "-m", "mtlsgate", "lint", str(kit / "client" / "client.p12")], cwd=tmp_path,
+                            env=_environment(tmp_path), capture_output=True, text=True, timeout=120, check=False)
+    assert linted.returncode == 2 and "client.p12.password" in linted.stderr, linted.stderr  # says where it is
     line = next(line for line in upload.splitlines() if line.startswith("mtlsgate test --kit "))
     argv = shlex.split(line)
     assert argv[3] == str(kit)
