@@ -145,9 +145,28 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         finally:
             if state.previous_sigterm is not None:
                 signal.signal(signal.SIGTERM, state.previous_sigterm)
+            if threading.current_thread() is threading.main_thread() and \
+                    getattr(signal.getsignal(signal.SIGINT), "__qualname__", "").startswith("_remember_sigint"):
+                signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _sigterm_as_interrupt() -> Any:
+def _remember_sigint(state: RunState) -> None:
+    """Ctrl-C is also remembered, not only raised: a KeyboardInterrupt raised inside a C callback
+    (pyOpenSSL's handshake callback, through cffi) is swallowed there, and the run went on to a
+    full, green report. :meth:`CheckRunner.check` raises a remembered signal again."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        state.signal_seen = state.signal_seen or signal.Signals(signum).name
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGINT, interrupt)
+
+
+def _sigterm_as_interrupt(state: RunState | None = None) -> Any:
     """Make SIGTERM end the run like Ctrl-C: LBs stopped, temp dirs removed, partial report written.
 
     Python's default SIGTERM kills the process without running ``finally`` blocks. The
@@ -162,6 +181,8 @@ def _sigterm_as_interrupt() -> Any:
 
     def interrupt(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if state is not None:
+            state.signal_seen = state.signal_seen or signal.Signals(signum).name
         raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, interrupt)
@@ -181,6 +202,7 @@ class RunState:
         self.active = False
         self.previous_sigterm: Any = None
         self.pending_signal: str | None = None  # a signal that came during start-up (DeferredInterrupt)
+        self.signal_seen: str | None = None  # SIGINT/SIGTERM during the session (raised again if swallowed)
         self.announced = False  # the abort line was already printed
         opt = config.option
         try:
@@ -307,6 +329,8 @@ class CheckRunner:
 
     def check(self, check_id: str) -> CheckRecord:
         describe_check(check_id)  # an unknown id is a bug in the suite, not a skip
+        if self._state.signal_seen is not None:  # the interrupt was swallowed by a C callback: stop now
+            raise KeyboardInterrupt(f"signal {self._state.signal_seen}")
         gate_stopped = self._state.gate is not None and self._state.gate.aborted
         if self._state.aborted and not gate_stopped:  # only under xdist: a worker's preflight stopped the run
             self._node.user_properties.append((ABORT_PROPERTY, self._state.aborted))
@@ -428,7 +452,8 @@ class RunHooks:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """From here on pytest reports an interrupt (exit 2, sessionfinish): stop deferring signals."""
         self.state.pending_signal = DeferredInterrupt.release()
-        self.state.previous_sigterm = _sigterm_as_interrupt()
+        self.state.previous_sigterm = _sigterm_as_interrupt(self.state)
+        _remember_sigint(self.state)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
@@ -503,7 +528,8 @@ class RunHooks:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         state = self.state
-        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        # a signal swallowed inside a C callback during the last check still interrupts the run
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or state.signal_seen is not None
         if not (state.active or state.records or state.aborted or interrupted) or _is_xdist_worker(session.config):
             return
         review = waiver_file.review(state.waivers, state.records, waiver_file.today()) if state.waivers else None
@@ -527,7 +553,9 @@ class RunHooks:
                                  f"{exc.strerror or exc}", red=True, bold=True)
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
             return
-        if state.aborted:
+        if interrupted:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+        elif state.aborted:
             session.exitstatus = UNTESTABLE_TARGET
         elif info.expired_waivers and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an expired waiver is a decision overdue
