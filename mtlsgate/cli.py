@@ -7,6 +7,7 @@ Subcommands live in their own modules; each registers its arguments and a ``run`
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 
@@ -44,7 +45,7 @@ def _serve(parser: argparse.ArgumentParser) -> Runner:
         import threading
         from pathlib import Path
 
-        from .pki import KeyPool
+        from .pki import KeyPool, key_pem, write_private
         from .targets import MUTANTS, LabPKI, ReferencePolicy, run_reference
 
         if args.mutant and args.mutant not in MUTANTS:
@@ -52,17 +53,28 @@ def _serve(parser: argparse.ArgumentParser) -> Runner:
         directory = Path(args.dir)
         pki = LabPKI.create(KeyPool())
         files = pki.write(directory)
+        server_ca_key = directory / "server-ca.key"  # reject.server-ca-issued runs against this target too
+        write_private(server_ca_key, key_pem(pki.server_ca_credential.key))
         identity = pki.identity.write(directory, "client")
         ca = pki.client_root.write(directory, "client-root-ca")
+        # client-ca.crt is the bundle the target trusts (root + intermediate); client-ca.key is
+        # the root's key beside it, so the README's example names are the lab's file names.
+        ca_key = directory / "client-ca.key"
+        write_private(ca_key, ca.key.read_bytes())
         revoked = pki.revoked.write(directory, "revoked")
         policy = MUTANTS[args.mutant] if args.mutant else ReferencePolicy()
         with run_reference(pki, directory, policy) as ref:
             print(f"reference target on https://{ref.host}:{ref.port}/ (server name {ref.server_name})")
             print("test it with:")
+            # --client-ca-cert: the bundle the target trusts (root + intermediate), so trust.ca-names
+            # compares against what is really configured; the key picks the root out of it to mint.
+            q = shlex.quote
             print(f"  pytest --target https://{ref.host}:{ref.port} --server-name {ref.server_name} "
-                  f"--server-ca {files.server_ca} --client-ca-cert {ca.cert} --client-ca-key {ca.key} "
-                  f"--client-cert {identity.cert} --client-key {identity.key} "
-                  f"--revoked-cert {revoked.cert} --revoked-key {revoked.key}", flush=True)
+                  f"--server-ca {q(str(files.server_ca))} --server-ca-key {q(str(server_ca_key))} "
+                  f"--client-ca-cert {q(str(files.client_ca))} "
+                  f"--client-ca-key {q(str(ca_key))} "
+                  f"--client-cert {q(str(identity.cert))} --client-key {q(str(identity.key))} "
+                  f"--revoked-cert {q(str(revoked.cert))} --revoked-key {q(str(revoked.key))}", flush=True)
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
@@ -149,7 +161,8 @@ def _kit(parser: argparse.ArgumentParser) -> Runner:
             raise UsageError("--key and --san apply to the modern profile; the seed recipe is RSA-2048 with a CN only")
         password, saved = p12_password(args.p12_password, Path(args.dir))
         result = make_kit(Path(args.dir), KitOptions(profile=args.profile, cn=args.cn, sans=tuple(args.san),
-                                                     key=args.key or "p256", p12_password=password))
+                                                     key=args.key or "p256", p12_password=password,
+                                                     password_generated=saved is not None))
         if saved is not None:
             saved()
         m = _ship_suite_crls(result.directory, result.manifest)
@@ -299,6 +312,12 @@ def _merge(parser: argparse.ArgumentParser) -> Runner:
     return run
 
 
+def _test(parser: argparse.ArgumentParser) -> Runner:
+    """Listed in ``mtlsgate --help``; ``main`` hands ``mtlsgate test ...`` to pytest before argparse sees it."""
+    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="pytest options (--target ..., -k ...)")
+    return lambda args: run_tests(args.pytest_args)
+
+
 def _replay(parser: argparse.ArgumentParser) -> Runner:
     from .replay import setup
 
@@ -313,10 +332,13 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] = {
     "crls": ("write empty CRLs for every CA the suite mints under your client CA, to append to the LB's CRL file",
              _crls),
     "lint": ("find what is wrong with certificates, keys, chains, PKCS#12 and CRLs before you upload them", _lint),
-    "diff": ("compare two runs' mtlsgate.json: regressions (pass -> fail) and fixes by check id; exit 1 on a "
+    "diff": ("compare two runs' mtlsgate.json: regressions (pass -> fail), fixes and lost coverage (pass -> skip) "
+             "by check id; exit 1 on a "
              "regression", _diff),
     "merge": ("one report set (JSON, HTML, summary.md, JUnit) from the shards' mtlsgate.json of a --shard run; "
               "exit 2 on a duplicate or missing shard or target, 1 unless the merged run passed", _merge),
+    "test": ("run the conformance suites under pytest (same options and exit codes as `pytest --pyargs "
+             "mtlsgate.suites`)", _test),
     "replay": ("present a fuzz reproducer (reports/repro/<id>) again; exit 0 agrees with the oracle, 1 still not",
                _replay),
 }
@@ -345,8 +367,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def suites_path() -> str:
+    """The conformance suites: the installed ``mtlsgate.suites``, else the checkout's ``suites/``."""
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "suites" / "__init__.py").is_file():
+        return str(checkout / "suites")
+    spec = find_spec("mtlsgate.suites")
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError("mtlsgate test: the suites are not installed (mtlsgate.suites is missing): reinstall mtlsgate")
+    return str(Path(list(spec.submodule_search_locations)[0]))
+
+
+def run_tests(argv: Sequence[str]) -> int:
+    """``mtlsgate test ARGS``: pytest on the installed suites with ARGS; pytest's exit codes (0, 1, 2, 4, 5, 69).
+
+    No cache directory is written (the suites may live in a read-only site-packages).
+    """
+    from .cmdline import DeferredInterrupt  # Ctrl-C from here on gives exit 2 and a report, not a traceback
+
+    DeferredInterrupt.install()
+    import pytest
+
+    if any(a in ("-h", "--help") for a in argv):
+        print("usage: mtlsgate test [pytest options: --target ..., --server-ca ..., -k ..., -n ...]\n"
+              "runs the conformance suites under pytest; every option of `pytest --help` (group mtlsgate) applies")
+    return int(pytest.main(["-p", "mtlsgate.plugin", "-p", "no:cacheprovider", *argv, suites_path()]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["test"]:  # everything after `test` is pytest's (argparse would reject its options)
+        try:
+            return run_tests(argv[1:])
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return CLI_USAGE_ERROR
     debug = "--debug" in argv
     try:
         args = build_parser().parse_args(argv)

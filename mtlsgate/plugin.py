@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .cmdline import DeferredInterrupt, misrooted, reroot, stray_option
 from .errors import UNTESTABLE_TARGET, UntestableTarget, UsageError
 
 if TYPE_CHECKING:
     from .gate import CheckRecord, Gate
+    from .report import ReportsLock, RunInfo
     from .targets import TargetSpec
 
 GATE_KEY = pytest.StashKey["RunState"]()
@@ -63,6 +65,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="reference (default), local:<nginx|haproxy|apache|caddy|traefik>, or an https:// URL; repeatable")
     g.addoption("--server-name", default=None, help="SNI and Host for the target (default: the URL's host)")
     g.addoption("--server-ca", default=None, type=Path, help="PEM file that verifies the target's certificate")
+    g.addoption("--server-ca-key", default=None, type=Path, metavar="FILE",
+                help="the server CA's private key (with --server-ca): reject.server-ca-issued runs")
     g.addoption("--client-ca-cert", default=None, type=Path, help="the CA certificate the target trusts for clients")
     g.addoption("--client-ca-key", default=None, type=Path, help="its private key: lets the suite mint every variant")
     g.addoption("--client-cert", default=None, type=Path, help="a valid client certificate (leaf first, then chain)")
@@ -105,6 +109,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--fuzz-profile", default="ci", choices=sorted(PROFILES),
                 help="Hypothesis profile of fuzz.oracle-agreement: ci (default: derandomized, 25 examples per TLS "
                      "version), dev (100, random), thorough (1000, random)")
+    g.addoption("--require-all", action="store_true", default=False,
+                help="a check that does not decide (skipped, unsupported) fails the run: for gates on full coverage")
     g.addoption("--fuzz-examples", default=None, metavar="N",
                 help=f"examples per target and TLS version (1-{MAX_EXAMPLES}; overrides the profile's count)")
     _add_fleet_options(g)
@@ -125,11 +131,21 @@ def _add_fleet_options(g: Any) -> None:
                 help="probe connections at once over all targets of this process (default 8)")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str], parser: pytest.Parser) -> None:
+    """``--server-ca /abs/ca.crt`` works like ``--server-ca=/abs/ca.crt``: see mtlsgate/cmdline.py."""
+    reroot(early_config, args)
+    if (line := stray_option(early_config, args)) is not None:
+        raise pytest.UsageError(line)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     from .report import LiveStatus
 
     config.addinivalue_line("markers", "mtlsgate: a conformance check of mtlsgate")
     _keep_targets_on_one_worker(config)
+    if not _is_xdist_worker(config) and (line := misrooted(config)) is not None:
+        raise pytest.UsageError(line)
     try:
         state = RunState(config)
     except pytest.UsageError:
@@ -138,12 +154,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise
     config.stash[GATE_KEY] = state
     config.pluginmanager.register(RunHooks(state), "mtlsgate-run")
-    state.previous_sigterm = _sigterm_as_interrupt()
     if not _is_xdist_worker(config):
         config.pluginmanager.register(LiveStatus(config, state.targets, state.versions), "mtlsgate-live-status")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    DeferredInterrupt.release()  # a run that never started a session (--help, a usage error) gets the defaults back
     state = config.stash.get(GATE_KEY, None)
     if state is not None:
         try:
@@ -151,9 +167,28 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         finally:
             if state.previous_sigterm is not None:
                 signal.signal(signal.SIGTERM, state.previous_sigterm)
+            if threading.current_thread() is threading.main_thread() and \
+                    getattr(signal.getsignal(signal.SIGINT), "__qualname__", "").startswith("_remember_sigint"):
+                signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _sigterm_as_interrupt() -> Any:
+def _remember_sigint(state: RunState) -> None:
+    """Ctrl-C is also remembered, not only raised: a KeyboardInterrupt raised inside a C callback
+    (pyOpenSSL's handshake callback, through cffi) is swallowed there, and the run went on to a
+    full, green report. :meth:`CheckRunner.check` raises a remembered signal again."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        state.signal_seen = state.signal_seen or signal.Signals(signum).name
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGINT, interrupt)
+
+
+def _sigterm_as_interrupt(state: RunState | None = None) -> Any:
     """Make SIGTERM end the run like Ctrl-C: LBs stopped, temp dirs removed, partial report written.
 
     Python's default SIGTERM kills the process without running ``finally`` blocks. The
@@ -168,6 +203,8 @@ def _sigterm_as_interrupt() -> Any:
 
     def interrupt(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if state is not None:
+            state.signal_seen = state.signal_seen or signal.Signals(signum).name
         raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, interrupt)
@@ -194,6 +231,8 @@ class RunState:
         self.workdir: Path | None = None
         self.active = False
         self.previous_sigterm: Any = None
+        self.pending_signal: str | None = None  # a signal that came during start-up (DeferredInterrupt)
+        self.signal_seen: str | None = None  # SIGINT/SIGTERM during the session (raised again if swallowed)
         self.announced = False  # the abort line was already printed
         self.plans: dict[str, list[tuple[str, str]]] | None = None  # per target: the checks the items ask for
         self.untestable: dict[str, str] = {}  # a fleet's targets that could not be tested, with their line
@@ -201,7 +240,8 @@ class RunState:
         try:
             kit = load_kit(opt.kit) if opt.kit is not None else None
             self.options = TargetOptions(
-                server_name=opt.server_name, server_ca=opt.server_ca, client_ca_cert=opt.client_ca_cert,
+                server_name=opt.server_name, server_ca=opt.server_ca, server_ca_key=opt.server_ca_key,
+                client_ca_cert=opt.client_ca_cert,
                 client_ca_key=opt.client_ca_key, client_cert=opt.client_cert, client_key=opt.client_key,
                 revoked_cert=opt.revoked_cert, revoked_key=opt.revoked_key, kit=kit,
                 alt_server_name=opt.alt_server_name, echo_backend=opt.echo_backend,
@@ -449,9 +489,12 @@ class CheckRunner:
     def check(self, check_id: str) -> CheckRecord:
         from .gate import describe_check
         from .judge import FAIL, INCONCLUSIVE, PASS, SKIP, UNSUPPORTED, WARN
+        from .report import DECISIVE, NOT_APPLICABLE
         from .report import waivers as waiver_file
 
         describe_check(check_id)  # an unknown id is a bug in the suite, not a skip
+        if self._state.signal_seen is not None:  # the interrupt was swallowed by a C callback: stop now
+            raise KeyboardInterrupt(f"signal {self._state.signal_seen}")
         gate_stopped = self._state.gate is not None and self._state.gate.aborted
         if self._state.aborted and not gate_stopped:  # only under xdist: a worker's preflight stopped the run
             self._node.user_properties.append((ABORT_PROPERTY, self._state.aborted))
@@ -485,6 +528,9 @@ class CheckRunner:
         if waiver is not None:  # expired: the failure counts again, and says why
             row.update(waiver=waiver.to_dict() | {"expired": True})
         self._node.user_properties.append((RECORD_PROPERTY, json.dumps(row)))
+        if record.verdict not in DECISIVE and record.observed != NOT_APPLICABLE and self._node.config.option.require_all:
+            pytest.fail(f"{where}: did not run ({record.verdict}) and --require-all is set: {record.reason}",
+                        pytrace=False)
         if record.verdict == SKIP:
             pytest.skip(f"{where}: {record.reason}")
         if record.verdict == UNSUPPORTED:
@@ -543,6 +589,40 @@ def _transport_label(version: str) -> str:
     return "QUIC" if version == "quic" else f"TLS {version}"
 
 
+def not_run(items: list[pytest.Item], records: list[dict[str, Any]], aborted: str | None,
+            interrupted: bool) -> list[dict[str, str]]:
+    """The selected checks that left no record: an interrupted or stopped run lists them (never a silent PASS).
+
+    A suite test names its check literally (``gate.check("reject.expired")``); the id is read
+    from the test's source. Under xdist the controller holds no items: nothing is listed.
+    """
+    done = {(r["id"], r["tls_version"], r["target"]) for r in records}
+    why = ("not run: the run was interrupted" if interrupted else f"not run: {aborted}" if aborted
+           else "not run")
+    missing: list[dict[str, str]] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "gate" not in callspec.params:
+            continue
+        spec, version = callspec.params["gate"]
+        check_id = _check_id_of(item) or item.name
+        if (check_id, version, spec) not in done:
+            missing.append({"id": check_id, "tls_version": version, "target": spec, "reason": why})
+    return missing
+
+
+def _check_id_of(item: pytest.Item) -> str | None:
+    import inspect
+    import re
+
+    try:
+        source = inspect.getsource(item.function)  # type: ignore[attr-defined]
+    except (AttributeError, OSError, TypeError):
+        return None
+    found = re.search(r"""gate\.check\(\s*["']([^"']+)["']""", source)
+    return found.group(1) if found else None
+
+
 def replay_flags(config: pytest.Config, spec: str, entry: TargetSpec | None = None) -> str:
     """The ``mtlsgate replay`` flags that reach ``spec`` again, as this run reached it (paths absolute).
 
@@ -580,6 +660,15 @@ class RunHooks:
         self.review: dict[str, Any] | None = None
         self.comparison: Any = None
         self.seen: set[str] = set()  # the records already collected, as reported
+        self.info: RunInfo | None = None
+        self.lock: ReportsLock | None = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """From here on pytest reports an interrupt (exit 2, sessionfinish): stop deferring signals."""
+        self.state.pending_signal = DeferredInterrupt.release()
+        self.state.previous_sigterm = _sigterm_as_interrupt(self.state)
+        _remember_sigint(self.state)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
@@ -587,6 +676,10 @@ class RunHooks:
         from .targets import TargetUnavailable, in_ci
 
         state = self.state
+        if state.pending_signal is not None:  # Ctrl-C or SIGTERM during start-up: every check is "not run"
+            state.active = True
+            raise KeyboardInterrupt(f"signal {state.pending_signal} during start-up")
+        self._lock_reports(session)
         if _is_xdist_controller(session.config):
             return None  # workers run the checks and own the targets; the controller reports what they send
         if session.config.option.collectonly or not any("gate" in getattr(i, "fixturenames", ()) for i in session.items):
@@ -623,6 +716,26 @@ class RunHooks:
             raise
         return None
 
+    def _lock_reports(self, session: pytest.Session) -> None:
+        """Before the first probe: this run owns its reports dir, and old reproducers are gone."""
+        from .report import ReportsLock, clear_stale_reproducers
+
+        config = session.config
+        if _is_xdist_worker(config) or config.option.collectonly or self.lock is not None:
+            return
+        if not any("gate" in getattr(i, "fixturenames", ()) for i in session.items):
+            return
+        lock = ReportsLock(config.option.reports_dir)
+        try:
+            lock.acquire()
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.lock = lock
+        stale = clear_stale_reproducers(config.option.reports_dir)
+        if stale:
+            self._line(session, f"mtlsgate: removed {len(stale)} reproducer(s) of an earlier run from "
+                                f"{config.option.reports_dir / 'repro'}")
+
     @staticmethod
     def _line(session: pytest.Session, line: str, **markup: bool) -> None:
         _say(session.config, line, **markup)
@@ -647,7 +760,9 @@ class RunHooks:
         from .report import waivers as waiver_file
 
         state = self.state
-        if not (state.active or state.records or state.aborted) or _is_xdist_worker(session.config):
+        # a signal swallowed inside a C callback during the last check still interrupts the run
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or state.signal_seen is not None
+        if not (state.active or state.records or state.aborted or interrupted) or _is_xdist_worker(session.config):
             return
         review = waiver_file.review(state.waivers, state.records, waiver_file.today()) if state.waivers else None
         comparison = compare(state.baseline, {"checks": state.records}, str(session.config.option.baseline)) \
@@ -657,23 +772,31 @@ class RunHooks:
             state.aborted = _untestable_line(state)
         info = RunInfo(targets=state.target_infos(), profile=state.profile_name, started_at=state.started,
                        duration_s=time.time() - state.started, aborted=state.aborted,
-                       interrupted=exitstatus == pytest.ExitCode.INTERRUPTED, waivers=review,
+                       interrupted=interrupted, waivers=review,
                        comparison=comparison.to_dict() if comparison else None,
+                       not_run=not_run(session.items, state.records, state.aborted, interrupted),
+                       require_all=session.config.option.require_all,
                        extra={"shard": state.shard} if state.shard else {})
+        self.info = info
         try:
             self.paths = write_reports(session.config.option.reports_dir, state.records, info)
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
         except OSError as exc:
             _say(session.config, f"mtlsgate: cannot write the reports to {session.config.option.reports_dir}: "
                                  f"{exc.strerror or exc}", red=True, bold=True)
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
             return
-        if state.aborted:
+        if interrupted:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+        elif state.aborted:
             session.exitstatus = UNTESTABLE_TARGET
         elif info.expired_waivers and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an expired waiver is a decision overdue
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-        from .report import counts
+        from .report import counts, coverage_line
 
         if not self.paths:
             return
@@ -686,6 +809,8 @@ class RunHooks:
         ran = ", ".join(f"{n} {v}" for v, n in tally.items() if n) or "no check ran"
         terminalreporter.write_line(f"profile {state.profile_name}: {ran} ({len(state.records)} checks)")
         _fleet_lines(terminalreporter, state)
+        if self.info is not None:
+            terminalreporter.write_line(f"coverage: {coverage_line(state.records, self.info, reasons=9)}")
         for r in state.records:
             if r["verdict"] == "waived":
                 w = r["waiver"]
@@ -729,6 +854,15 @@ def _fleet_lines(terminalreporter: Any, state: RunState) -> None:
                    started_at=state.started, duration_s=0)
     for line in target_lines(state.records, info):
         terminalreporter.write_line(line, red=line.startswith(("FAILED", "UNTESTABLE")), green=line.startswith("PASSED"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """An empty directory holds no suite: say where the installed one is instead of a bare 'collected 0 items'."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not config.option.pyargs and not config.option.keyword \
+            and not config.option.markexpr:
+        terminalreporter.write_line("mtlsgate: no suite here; the installed one runs with `pytest --pyargs "
+                                    "mtlsgate.suites ...` or `mtlsgate test ...` (same options)", yellow=True)
 
 
 def _say(config: pytest.Config, line: str, **markup: bool) -> None:

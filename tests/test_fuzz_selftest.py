@@ -72,6 +72,19 @@ def test_a_reference_that_ignores_eku_fails_with_a_reproducer_differing_only_in_
     assert code == 0 and "agree" in out, out
 
 
+def test_a_reference_that_trusts_any_ca_fails_in_the_default_fuzz_run(run_suite):
+    """The ci profile as a plain run has it (25 derandomized chains): some end at another root, all else valid."""
+    run = run_suite("-k", "fuzz", "--reference-mutant", "trust-any-ca", "--tls-version", "1.3")
+    assert run.exit_code == 1, run.output
+    [record] = [c for c in run.report["checks"] if c["id"] == "fuzz.oracle-agreement"]
+    assert record["verdict"] == "fail" and record["fuzz"]["examples"] == 25
+    looser = [d for d in record["fuzz"]["disagreements"] if d["kind"] == "lb-looser"]
+    assert looser and "untrusted-root" in looser[0]["rules"], record["fuzz"]
+    fields = [f for f in looser[0]["differs_from_valid_in"] if not f.startswith("depth=")]
+    assert len(fields) == 1 and fields[0].startswith("root="), looser[0]
+    assert (run.reports / looser[0]["reproducer"] / "chain.pem").is_file()
+
+
 def test_a_reference_that_accepts_expired_is_shrunk_to_a_validity_field(run_suite):
     run = run_suite("-k", "fuzz", "--reference-mutant", "accept-expired", "--fuzz-examples", "300",
                     "--tls-version", "1.3")

@@ -32,6 +32,18 @@ def wait_for(predicate, seconds: float) -> bool:
     return False
 
 
+def default_signals() -> None:
+    """In the child before exec: SIGINT and SIGTERM back to their defaults, unblocked.
+
+    A shell runs a background job (``pytest tests &``) with SIGINT ignored, and an ignored
+    disposition survives exec: the child would never see the signal (and Python installs its
+    KeyboardInterrupt handler only when SIGINT starts as the default).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_mid_run_stops_nginx_and_writes_a_partial_report(tmp_path: Path, signum: int):
     tmpdir, reports = tmp_path / "tmp", tmp_path / "reports"
@@ -40,7 +52,8 @@ def test_signal_mid_run_stops_nginx_and_writes_a_partial_report(tmp_path: Path, 
     env["TMPDIR"] = str(tmpdir)
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider",
                              "--target", "local:nginx", "--reports-dir", str(reports)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=default_signals)
     try:
         nginx_up = wait_for(lambda: any("nginx" in p for p in processes_mentioning(str(tmpdir))), 30)
         assert nginx_up, "nginx never started"
@@ -57,4 +70,11 @@ def test_signal_mid_run_stops_nginx_and_writes_a_partial_report(tmp_path: Path, 
     report = json.loads((reports / "mtlsgate.json").read_text())
     assert report["interrupted"] is True
     assert len(report["checks"]) < 50  # partial: the run did not finish
-    assert "interrupted" in (reports / "summary.md").read_text()
+    summary = (reports / "summary.md").read_text()
+    assert "interrupted" in summary
+    assert summary.startswith("# mtlsgate: INCOMPLETE") and report["status"] == "INCOMPLETE"
+    # every selected check is either in the report or listed as not run; JUnit counts both
+    assert len(report["checks"]) + len(report["not_run"]) == 72 and report["coverage"]["total"] == 72
+    assert all(n["reason"] == "not run: the run was interrupted" for n in report["not_run"])
+    junit = (reports / "junit.xml").read_text()
+    assert junit.count('classname="not-run"') == len(report["not_run"])

@@ -62,10 +62,10 @@ def h2_coalescing(ctx: CheckContext) -> Finding:
     if ctx.valid is None:
         return combine(ctx, [Attempt("h2 support", SKIP, "needs a valid client identity to see whether h2 is offered")])
     if importlib.util.find_spec("h2") is None:
-        return combine(ctx, [Attempt("h2 support", SKIP, "needs the h2 package (pip install 'mtlsgate[h2]')")])
+        return combine(ctx, [Attempt("h2 support", SKIP, "needs the h2 package (a dependency of mtlsgate: pip install h2)")])
     offered, control = _h2_exchange(ctx, ctx.valid, ctx.protected_name, [ctx.protected_name])
     if not offered:
-        why = "the target does not offer HTTP/2 via ALPN (it chose http/1.1): no connection to coalesce"
+        why = "the target does not offer HTTP/2 via ALPN (it chose http/1.1), so there is no connection to coalesce"
         if not isinstance(control[0][1], Accepted):
             why = f"could not see whether h2 is offered: a valid client offering h2 got {describe(control[0][1])}"
         return combine(ctx, [Attempt("h2 support", SKIP, why, control[0][1])])

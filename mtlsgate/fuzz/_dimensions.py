@@ -36,17 +36,27 @@ def valid_ca(level: int, key: str = "p256") -> CertSpec:
     return CertSpec.ca_spec(fuzz_ca_name(level, key), key=key, key_slot=CA_SLOT_BASE + level)
 
 
+#: Where a chain ends: the client CA (valid), an unrelated CA, a CA with the client CA's exact
+#: name but another key, or nowhere (the leaf signs itself; no intermediates).
+ROOTS = ("client-ca", "rogue", "rogue-same-name", "self-signed")
+#: The chance (percent) that a chain ends at another root than the client CA.
+ROOT_PERCENT = 12
+
+
 @dataclass(frozen=True)
 class ChainSpec:
-    """Intermediates from the one below the client CA down, then the leaf."""
+    """Intermediates from the one below the root down, then the leaf; ``root`` says which root (:data:`ROOTS`)."""
 
     intermediates: tuple[CertSpec, ...] = ()
     leaf: CertSpec = VALID_LEAF
+    root: str = "client-ca"
 
     def normalised(self) -> ChainSpec:
         """Intermediates named and keyed by level and key type (what the lab publishes CRLs for)."""
+        if self.root == "self-signed":
+            return ChainSpec((), self.leaf.replace(key_slot=LEAF_SLOT), self.root)
         cas = tuple(valid_ca(i + 1, c.key).replace(**_ca_fields(c)) for i, c in enumerate(self.intermediates))
-        return ChainSpec(cas, self.leaf.replace(key_slot=LEAF_SLOT))
+        return ChainSpec(cas, self.leaf.replace(key_slot=LEAF_SLOT), self.root)
 
 
 VALID_CHAIN = ChainSpec()
@@ -62,12 +72,35 @@ def _ca_fields(spec: CertSpec) -> dict[str, Any]:
     return {f: getattr(spec, f) for f in CA_FIELDS}
 
 
-def build_chain(chain: ChainSpec, root: Credential, pool: KeyPool) -> Credential:
-    """Issue ``chain`` below ``root``; the credential's chain is what the client sends."""
-    issuer = root
-    for ca in chain.normalised().intermediates:
-        issuer = issue_derived(ca, issuer, root=root, pool=pool)
-    return issue(chain.normalised().leaf, issuer, pool=pool)
+def other_roots(root: Credential, pool: KeyPool) -> dict[str, Credential]:
+    """The roots a chain may end at instead of the client CA ``root`` (keys of their own, from the pool)."""
+    return {
+        "rogue": issue(CertSpec.ca_spec("mtlsgate fuzz rogue CA", key_slot=CA_SLOT_BASE + 9), pool=pool),
+        "rogue-same-name": issue(CertSpec.ca_spec("x", key_slot=CA_SLOT_BASE + 8, subject_name=root.cert.subject),
+                                 pool=pool),
+    }
+
+
+def build_chain(chain: ChainSpec, root: Credential, pool: KeyPool,
+                roots: dict[str, Credential] | None = None) -> Credential:
+    """Issue ``chain`` below its root (``root``, the client CA, or one of :func:`other_roots`).
+
+    The credential's chain is what the client sends; a self-signed leaf sends none. Below the
+    client CA, intermediates are derived from its key (the ``mtlsgate crls`` bundle covers
+    them); below another root they are plain pool keys (no CRL could ever cover them).
+    """
+    spec = chain.normalised()
+    if spec.root == "self-signed":
+        return issue(spec.leaf, None, pool=pool)
+    if spec.root == "client-ca":
+        issuer = root
+        for ca in spec.intermediates:
+            issuer = issue_derived(ca, issuer, root=root, pool=pool)
+        return issue(spec.leaf, issuer, pool=pool)
+    issuer = (roots or other_roots(root, pool))[spec.root]
+    for ca in spec.intermediates:
+        issuer = issue(ca, issuer, pool=pool)
+    return issue(spec.leaf, issuer, pool=pool)
 
 
 def published_fuzz_cas(pool: KeyPool, root: Credential) -> list[Credential]:
@@ -134,4 +167,4 @@ NAME_CONSTRAINTS: tuple[NameConstraintsSpec | None, ...] = (
 MUTATION_PERCENT = 6
 
 
-__all__ = ["MAX_DEPTH", "LEAF_SLOT", "CA_SLOT_BASE", "LEAF_KEYS", "CA_KEYS", "HASHES", "DAY", "HOUR", "VALID_LEAF", "fuzz_ca_name", "valid_ca", "ChainSpec", "VALID_CHAIN", "CA_FIELDS", "LEAF_FIELDS", "build_chain", "published_fuzz_cas", "SUBJECTS", "SAN_ENTRIES", "LEAF_EKUS", "CA_EKUS", "LEAF_KUS", "CA_KUS", "SERIALS", "NAME_CONSTRAINTS", "MUTATION_PERCENT"]
+__all__ = ["MAX_DEPTH", "LEAF_SLOT", "CA_SLOT_BASE", "LEAF_KEYS", "CA_KEYS", "HASHES", "DAY", "HOUR", "VALID_LEAF", "fuzz_ca_name", "valid_ca", "ChainSpec", "VALID_CHAIN", "CA_FIELDS", "LEAF_FIELDS", "build_chain", "other_roots", "ROOTS", "ROOT_PERCENT", "published_fuzz_cas", "SUBJECTS", "SAN_ENTRIES", "LEAF_EKUS", "CA_EKUS", "LEAF_KUS", "CA_KUS", "SERIALS", "NAME_CONSTRAINTS", "MUTATION_PERCENT"]

@@ -25,6 +25,8 @@ from ._dimensions import (
     MAX_DEPTH,
     MUTATION_PERCENT,
     NAME_CONSTRAINTS,
+    ROOT_PERCENT,
+    ROOTS,
     SAN_ENTRIES,
     SERIALS,
     SUBJECTS,
@@ -130,6 +132,7 @@ def leaf_specs(draw: st.DrawFn, issuer_key: str) -> CertSpec:
 
 
 _DEPTHS = {d: st.integers(min_value=0, max_value=d) for d in range(MAX_DEPTH + 1)}
+_OTHER_ROOTS = st.sampled_from(ROOTS[1:])
 
 
 @st.composite
@@ -142,6 +145,12 @@ def chains(draw: st.DrawFn, root_key: str = "rsa2048", max_depth: int = MAX_DEPT
     """
     max_depth = max(0, min(max_depth, MAX_DEPTH))
     limit = max_depth if depth_limit is None else max(0, min(depth_limit, max_depth))
+    if draw(_PERCENT) < ROOT_PERCENT:  # another root, everything else valid: trust is the one question asked
+        root = draw(_OTHER_ROOTS)
+        if root == "self-signed":
+            return ChainSpec((), VALID_LEAF, root)
+        return ChainSpec(tuple(valid_ca(level) for level in range(1, draw(_DEPTHS[min(limit, 1)]) + 1)), VALID_LEAF,
+                         root)
     if limit < max_depth and draw(_PERCENT) < MUTATION_PERCENT:
         depth = draw(st.integers(min_value=limit + 1, max_value=max_depth))
     else:

@@ -29,7 +29,7 @@ from ..judge import Observation, observe
 from ..pki import Credential, KeyPool, key_description
 from ..wire import Outcome, describe
 from .oracle import MUST_ACCEPT, MUST_REJECT, Oracle, OracleVerdict
-from .strategies import MAX_DEPTH, ChainSpec, build_chain, chains, differences, shrink_moves
+from .strategies import MAX_DEPTH, ChainSpec, build_chain, chains, differences, other_roots, shrink_moves
 
 FUZZ_CHECK = "fuzz.oracle-agreement"
 
@@ -195,6 +195,7 @@ class Campaign:
         self.depth_limit = depth_limit
         self.out_of_time = out_of_time or (lambda: False)  # the run's --max-duration budget
         self.last_alive: Outcome | None = None  # what the valid client got at the last liveness probe
+        self._roots: dict[str, Credential] | None = None  # other_roots(): where a share of chains ends
 
     def try_chain(self, chain: ChainSpec) -> Example:
         issued = self.issue(chain)
@@ -202,7 +203,9 @@ class Campaign:
 
     def issue(self, chain: ChainSpec) -> Credential | Example:
         try:
-            return build_chain(chain, self.root, self.pool)
+            if self._roots is None:  # the rogue roots, made once per campaign
+                self._roots = other_roots(self.root, self.pool)
+            return build_chain(chain, self.root, self.pool, self._roots)
         except (ValueError, RuntimeError) as exc:  # e.g. openssl will not re-sign a not-yet-valid certificate
             return Example(chain, None, None, None, None, "unpresentable", f"could not be issued: {exc}")
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store, VerificationError
@@ -44,6 +45,8 @@ UNDEFINED = "implementation-defined"
 CLOCK_GUARD = dt.timedelta(seconds=2)
 
 REJECT_RULES = {
+    "untrusted-root": "the chain does not end at a configured client CA (an unrelated CA, a CA with the same name "
+                      "but another key, or a self-signed leaf): no other finding can make it acceptable",
     "untrusted-or-invalid": "pyca's path validation failed (no path to the client CA, a bad signature, name constraints, ...)",
     "expired": "a certificate in the chain has expired",
     "not-yet-valid": "a certificate in the chain is not yet valid",
@@ -152,6 +155,9 @@ class Oracle:
         if len(chain) > self.max_intermediates:
             undefined.append(Finding("depth", "chain", f"{len(chain)} intermediates, the profile assumes at most "
                                                        f"{self.max_intermediates}; {UNDEFINED_RULES['depth']}"))
+        untrusted = self._untrusted_root(certs[-1])
+        if untrusted is not None:
+            reject.append(untrusted)
         pyca = self._pyca(leaf, chain, at)
         stamp = at.isoformat()
         if reject:
@@ -162,6 +168,20 @@ class Oracle:
             finding = Finding("untrusted-or-invalid", "chain", f"pyca: {pyca}")
             return OracleVerdict(MUST_REJECT, (finding,), (), pyca, at=stamp)
         return OracleVerdict(MUST_ACCEPT, (), (), pyca, at=stamp)
+
+    def _untrusted_root(self, top: x509.Certificate) -> Finding | None:
+        """A finding when the top of the chain is not issued (name *and* signature) by an anchor."""
+        for anchor in self._anchor_for(top):
+            try:
+                top.verify_directly_issued_by(anchor)
+                return None
+            except UnsupportedAlgorithm:  # e.g. MD5: weak-signature says why; the name matched an anchor
+                return None
+            except (ValueError, TypeError, InvalidSignature):
+                pass
+        where = "leaf" if top.issuer == top.subject else "chain"
+        return Finding("untrusted-root", where, f"{top.issuer.rfc4514_string()} is not a configured client CA "
+                                                f"(or its signature is not the client CA's)")
 
     def _anchor_for(self, top: x509.Certificate) -> list[x509.Certificate]:
         return [a for a in self.anchors if a.subject == top.issuer][:1]

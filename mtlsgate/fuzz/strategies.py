@@ -10,6 +10,16 @@ client (:data:`VALID_CHAIN`) in one or two fields, Hypothesis' simplest example 
 valid client, and :func:`shrink_moves` can walk any example back toward it
 field by field.
 
+A share of chains (``ROOT_PERCENT``) ends at another root than the client CA — an unrelated
+rogue CA, a rogue CA with the client CA's exact name, or no CA at all (a self-signed leaf) —
+with every other field valid, so that a verifier which trusts any issuer disagrees with the
+oracle like any other bug (and nothing else could explain the rejection).
+
+A share of chains (``ROOT_PERCENT``) ends at another root than the client CA — an unrelated
+rogue CA, a rogue CA with the client CA's exact name, or no CA at all (a self-signed leaf) —
+with every other field valid, so that a verifier which trusts any issuer disagrees with the
+oracle like any other bug (and nothing else could explain the rejection).
+
 Intermediates take their subject name and key from their level and key type
 (:func:`fuzz_ca_name`), never from the draw: a target that checks a CRL for every CA in
 the chain (nginx, HAProxy, Apache, the reference) can then be given one CRL per such CA
@@ -43,6 +53,8 @@ from ._dimensions import (
     MAX_DEPTH,
     MUTATION_PERCENT,
     NAME_CONSTRAINTS,
+    ROOT_PERCENT,
+    ROOTS,
     SAN_ENTRIES,
     SERIALS,
     SUBJECTS,
@@ -51,6 +63,7 @@ from ._dimensions import (
     ChainSpec,
     build_chain,
     fuzz_ca_name,
+    other_roots,
     published_fuzz_cas,
     valid_ca,
 )
@@ -90,24 +103,28 @@ def shrink_moves(chain: ChainSpec) -> list[tuple[str, ChainSpec]]:
     valid chain's value. A minimal reproducer is a chain none of whose moves keep the bug.
     """
     moves: list[tuple[str, ChainSpec]] = []
+    if chain.root != "client-ca":
+        moves.append(("root client-ca", dataclasses.replace(chain, root="client-ca")))
     cas = chain.intermediates
     for i in range(len(cas)):
-        moves.append((f"drop intermediate {i + 1}", ChainSpec(cas[:i] + cas[i + 1:], chain.leaf)))
+        moves.append((f"drop intermediate {i + 1}", ChainSpec(cas[:i] + cas[i + 1:], chain.leaf, chain.root)))
     for i, ca in enumerate(cas):
         valid = valid_ca(i + 1)
         for f in ("key", *CA_FIELDS):
             if getattr(ca, f) != getattr(valid, f):
                 fixed = ca.replace(**{f: getattr(valid, f)})
-                moves.append((f"intermediate {i + 1} {f}", ChainSpec(cas[:i] + (fixed,) + cas[i + 1:], chain.leaf)))
+                moves.append((f"intermediate {i + 1} {f}",
+                              ChainSpec(cas[:i] + (fixed,) + cas[i + 1:], chain.leaf, chain.root)))
     for f in LEAF_FIELDS:
         if getattr(chain.leaf, f) != getattr(VALID_LEAF, f):
-            moves.append((f"leaf {f}", ChainSpec(cas, chain.leaf.replace(**{f: getattr(VALID_LEAF, f)}))))
+            moves.append((f"leaf {f}", ChainSpec(cas, chain.leaf.replace(**{f: getattr(VALID_LEAF, f)}), chain.root)))
     return moves
 
 
 def differences(chain: ChainSpec) -> list[str]:
     """How ``chain`` differs from the valid chain: ``depth=N`` if it has intermediates, then fields (``leaf.eku``)."""
-    out = [f"depth={len(chain.intermediates)}"] if chain.intermediates else []
+    out = [f"root={chain.root}"] if chain.root != "client-ca" else []
+    out += [f"depth={len(chain.intermediates)}"] if chain.intermediates else []
     for i, ca in enumerate(chain.intermediates):
         valid = valid_ca(i + 1)
         out += [f"ca{i + 1}.{f}" for f in ("key", *CA_FIELDS) if getattr(ca, f) != getattr(valid, f)]
@@ -139,8 +156,9 @@ def spec_to_dict(chain: ChainSpec) -> dict[str, Any]:
         d = _plain(spec)
         d.pop("subject_name", None)
         return d
-    return {"intermediates": [cert(c) for c in chain.normalised().intermediates], "leaf": cert(chain.normalised().leaf),
-            "differs_from_valid_in": differences(chain)}
+    return {"root": chain.root, "intermediates": [cert(c) for c in chain.normalised().intermediates],
+            "leaf": cert(chain.normalised().leaf), "differs_from_valid_in": differences(chain)}
 
 
-__all__ = ["ChainSpec", "VALID_CHAIN", "VALID_LEAF", "chains", "leaf_specs", "ca_specs", "build_chain", "published_fuzz_cas", "shrink_moves", "differences", "spec_to_dict", "fuzz_ca_name", "valid_ca", "MAX_DEPTH", "LEAF_SLOT", "CA_SLOT_BASE", "LEAF_KEYS", "CA_KEYS", "HASHES", "DAY", "HOUR", "CA_FIELDS", "LEAF_FIELDS", "SUBJECTS", "SAN_ENTRIES", "LEAF_EKUS", "CA_EKUS", "LEAF_KUS", "CA_KUS", "SERIALS", "NAME_CONSTRAINTS", "MUTATION_PERCENT"]
+__all__ = ["ChainSpec", "VALID_CHAIN", "VALID_LEAF", "chains", "leaf_specs", "ca_specs", "build_chain", "other_roots",
+           "ROOTS", "ROOT_PERCENT", "published_fuzz_cas", "shrink_moves", "differences", "spec_to_dict", "fuzz_ca_name", "valid_ca", "MAX_DEPTH", "LEAF_SLOT", "CA_SLOT_BASE", "LEAF_KEYS", "CA_KEYS", "HASHES", "DAY", "HOUR", "CA_FIELDS", "LEAF_FIELDS", "SUBJECTS", "SAN_ENTRIES", "LEAF_EKUS", "CA_EKUS", "LEAF_KUS", "CA_KUS", "SERIALS", "NAME_CONSTRAINTS", "MUTATION_PERCENT"]

@@ -7,6 +7,7 @@ opening, preflight, liveness, the run's deadline — belong to :class:`~mtlsgate
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -30,7 +31,7 @@ from ..judge import (
     not_sent,
 )
 from ..pki import Credential, KeyPool, signature_hash_name
-from ..report import excerpt, log_size
+from ..report import NOT_APPLICABLE, excerpt, log_size
 from ..targets import ReferencePolicy, TargetOptions, TargetSpec
 from ..wire import DEFAULT_RETRIES, QUIC, TLS_VERSIONS, Outcome, Transport, Unreachable, describe, to_dict
 from .lifecycle import Targets, TargetState
@@ -169,11 +170,34 @@ class Gate:
         if self.aborted is not None:
             return self._not_run(spec, tls_version, check_id, f"run stopped: {self.aborted}")
         record = self._run_check(spec, tls_version, check_id)
-        if record.observed != "not run":
+        if record.observed not in ("not run", NOT_APPLICABLE):
             self.checks_done += 1
         return record
 
-    def _run_check(self, spec: str, tls_version: str, check_id: str, ahead: bool = False) -> CheckRecord:
+    def _run_check(self, spec: str, tls_version: str, check_id: str, *args: Any, **kwargs: Any) -> CheckRecord:
+        """The check's record; a skip because the target does not offer the transport is ``not applicable``.
+
+        A listener without HTTP/3 (or without TLS 1.2) has no QUIC (TLS 1.2) cases to run, and a
+        QUIC-only check has no TCP verdict: those rows say so instead of counting as lost coverage
+        (``--require-all`` fails on skips, never on transports the target does not speak).
+        """
+        record = self._check_record(spec, tls_version, check_id, *args, **kwargs)
+        if record.verdict == SKIP and record.observed == "not run" and self._not_applicable(spec, tls_version,
+                                                                                           check_id):
+            record = dataclasses.replace(record, observed=NOT_APPLICABLE)
+        return record
+
+    def _not_applicable(self, spec: str, tls_version: str, check_id: str) -> bool:
+        state = self.states.get(spec)
+        baseline = state.baselines.get(tls_version) if state is not None else None
+        if baseline is not None and baseline.unsupported:
+            return True
+        probe = PROBE_CHECKS.get(check_id)
+        if probe is not None:
+            return probe.transport_skip(tls_version) is not None
+        return tls_version == QUIC and check_id in catalogue.BY_ID and catalogue.get(check_id).requests > 1
+
+    def _check_record(self, spec: str, tls_version: str, check_id: str, ahead: bool = False) -> CheckRecord:
         if spec in self.unavailable:
             group, expect = describe_check(check_id)
             return CheckRecord(id=check_id, tls_version=tls_version, target=spec, group=group, expected=expect,

@@ -161,6 +161,9 @@ def _read_p12(path: Path, data: bytes, inputs: _Inputs, password: bytes | None, 
             continue
     if bundle is None:
         hint = "wrong password" if password else "needs its password: give --p12-password or MTLSGATE_P12_PASSWORD"
+        saved = path.with_name(path.name + ".password")  # where `mtlsgate kit` saves a generated one
+        if saved.is_file():
+            hint += f"; `mtlsgate kit` saved a generated one in {saved}"
         raise UsageError(f"{label}: cannot open the PKCS#12 ({hint})")
     if not password:
         inputs.findings.append(Finding(

@@ -16,6 +16,7 @@ import getpass
 import ipaddress
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,7 @@ class KitOptions:
     sans: tuple[str, ...] = ()
     key: str = "p256"
     p12_password: bytes = b""
+    password_generated: bool = False  # saved to client/client.p12.password: UPLOAD.md says so
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def make_kit(directory: Path, options: KitOptions) -> KitResult:
         manifest = _modern(directory, options)
         warnings = ()
     write_manifest(directory, manifest)
-    (directory / "UPLOAD.md").write_text(upload_guide(manifest))
+    (directory / "UPLOAD.md").write_text(upload_guide(manifest, directory, options.password_generated))
     return KitResult(directory, manifest, warnings)
 
 
@@ -253,8 +255,17 @@ def _modern(directory: Path, options: KitOptions) -> Manifest:
 # --------------------------------------------------------------------------- UPLOAD.md
 
 
-def upload_guide(manifest: Manifest) -> str:
+def upload_guide(manifest: Manifest, directory: Path | None = None, password_generated: bool = False) -> str:
+    """UPLOAD.md: which file goes into which console field, what stays secret, the command that tests it.
+
+    ``directory``: the kit's directory, written into the command as an absolute path (so it
+    runs from anywhere); without it the command names the placeholder ``KIT_DIR``.
+    """
     f = manifest.files
+    kit_dir = shlex.quote(str(Path(os.path.abspath(directory)))) if directory is not None else "KIT_DIR"
+    password_note = (f"its password was generated into `{Path(f['client_p12']).parent / 'client.p12.password'}` "
+                     "(0600)" if password_generated else
+                     "its password is the one you gave: `--p12-password`, `MTLSGATE_P12_PASSWORD` or the prompt")
     rows = [
         ("Server certificate → Certificate Content", f["server_cert"], "upload (PEM)"),
         ("Server certificate → Private Key", f["server_key"], "upload (PEM); **secret**"),
@@ -285,13 +296,13 @@ def upload_guide(manifest: Manifest) -> str:
         "",
         *(f"- `{p}` — secret: never upload it, keep it 0600" for p in secret),
         f"- `{f['server_ca']}` — give it to clients so they can verify the listener (`curl --cacert`)",
-        f"- `{f['client_p12']}` — the client identity for a browser or OS keychain (its password"
-        " is what you typed or set in `MTLSGATE_P12_PASSWORD`); hand it only to that client",
+        f"- `{f['client_p12']}` — the client identity for a browser or OS keychain ({password_note});"
+        " hand it only to that client",
         "",
         "## Test the listener",
         "",
         "```sh",
-        f"pytest --kit {{this directory}} --target https://<listener address> --server-name {manifest.server_name}",
+        f"mtlsgate test --kit {kit_dir} --target https://<listener address> --server-name {manifest.server_name}",
         "```",
         "",
     ]

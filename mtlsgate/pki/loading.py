@@ -68,17 +68,17 @@ def load_credential(cert_path: Path, key_path: Path, what: str) -> Credential:
     return Credential(key=key, cert=certs[0], chain=chain, root=root)
 
 
-def load_ca_credential(cert_path: Path, key_path: Path) -> Credential:
+def load_ca_credential(cert_path: Path, key_path: Path, what: str = "client CA") -> Credential:
     """The client CA from ``--client-ca-cert``, which may be the LB's whole trust bundle.
 
     The CA that mints is the certificate matching the key, on its own: the other
     certificates of the bundle only say what the LB is configured to trust (trust.ca-names).
     """
-    certs = load_certificates(cert_path, "client CA certificate")
-    key = load_private_key(key_path, "client CA key")
+    certs = load_certificates(cert_path, f"{what} certificate")
+    key = load_private_key(key_path, f"{what} key")
     match = next((c for c in certs if _public_der(c.public_key()) == _public_der(key.public_key())), None)
     if match is None:
-        raise UsageError(f"client CA key {key_path} matches no certificate in {cert_path}")
+        raise UsageError(f"{what} key {key_path} matches no certificate in {cert_path}")
     return Credential(key=key, cert=match, chain=(), root=match if match.issuer == match.subject else None)
 
 

@@ -11,14 +11,24 @@ May import: :mod:`mtlsgate.targets` and everything below it.
 from __future__ import annotations
 
 from .baseline import BAD, GOOD, Change, Comparison, Key, compare, load_report
-from .files import write_reports
+from .files import ReportsLock, clear_stale_reproducers, write_reports
 from .html import build_html
 from .jsonfile import SCHEMA_VERSION, build_json
 from .junit import build_junit
 from .logtail import MAX_BYTES, MAX_LINES, excerpt, log_size, scrub
 from .merge import load_shards, merge_reports
 from .progress import LiveStatus
-from .status import VERDICT_ORDER, RunInfo, counts, run_status, write_atomic
+from .status import (
+    DECISIVE,
+    NOT_APPLICABLE,
+    VERDICT_ORDER,
+    RunInfo,
+    counts,
+    coverage,
+    coverage_line,
+    run_status,
+    write_atomic,
+)
 from .summary import build_summary, target_lines
 from .waivers import Waiver, today
 from .waivers import find as find_waiver
@@ -26,9 +36,13 @@ from .waivers import load as load_waivers
 from .waivers import review as review_waivers
 
 __all__ = [
+    "DECISIVE",
+    "NOT_APPLICABLE",
     "VERDICT_ORDER",
     "RunInfo",
     "counts",
+    "coverage",
+    "coverage_line",
     "run_status",
     "write_atomic",
     "MAX_BYTES",
@@ -42,6 +56,8 @@ __all__ = [
     "build_summary",
     "target_lines",
     "build_html",
+    "ReportsLock",
+    "clear_stale_reproducers",
     "write_reports",
     "Waiver",
     "today",

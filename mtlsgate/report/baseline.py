@@ -1,8 +1,10 @@
-"""Compare two runs' JSON reports: what regressed (pass -> fail) and what was fixed, by check id.
+"""Compare two runs' JSON reports: what regressed (pass -> fail), what was fixed, what coverage was lost.
 
 Rows are keyed by (check id, TLS version, target). A waived failure still fails the
 check, so waiving is not a fix and losing a waiver is not a regression: the comparison is
-about the target's behaviour, and the gate about the run.
+about the target's behaviour, and the gate about the run. A check that decided before and
+does not now (pass -> skip, or any verdict that decides nothing) is *lost coverage*: listed,
+never silent, but not a regression (the target did not get worse; the run saw less of it).
 """
 
 from __future__ import annotations
@@ -43,17 +45,21 @@ class Comparison:
     fixes: tuple[Change, ...]
     new: int  # checks only in the new run
     gone: int  # checks only in the baseline
+    lost: tuple[Change, ...] = ()  # decided before (pass, warn), not decided now (skip, unsupported, ...)
 
     def to_dict(self) -> dict[str, Any]:
         return {"baseline": self.baseline, "regressions": [c.to_dict() for c in self.regressions],
-                "fixes": [c.to_dict() for c in self.fixes], "new_checks": self.new, "missing_checks": self.gone}
+                "fixes": [c.to_dict() for c in self.fixes], "lost_coverage": [c.to_dict() for c in self.lost],
+                "new_checks": self.new, "missing_checks": self.gone}
 
     def lines(self) -> list[str]:
         out = [f"compared with {self.baseline}: {len(self.regressions)} regression(s), {len(self.fixes)} fix(es)"
                + (f", {self.new} new check(s)" if self.new else "")
+               + (f", {len(self.lost)} check(s) lost coverage" if self.lost else "")
                + (f", {self.gone} check(s) not run this time" if self.gone else "")]
         out += [f"REGRESSED {c.line()}" for c in self.regressions]
         out += [f"FIXED     {c.line()}" for c in self.fixes]
+        out += [f"LOST      {c.line()}" for c in self.lost]
         return out
 
 
@@ -89,7 +95,7 @@ def compare(old: dict[str, Any], new: dict[str, Any], name: str = "baseline") ->
     # and TLS version alone; with several targets a row is only comparable with the same target's.
     by_target = not (len({r["target"] for r in old["checks"]}) <= 1 and len({r["target"] for r in new["checks"]}) <= 1)
     before, after = _rows(old, by_target), _rows(new, by_target)
-    regressions, fixes = [], []
+    regressions, fixes, lost = [], [], []
     for key in sorted(before.keys() & after.keys()):
         was, now = before[key]["verdict"], after[key]["verdict"]
         change = Change(key[0], key[1], after[key]["target"], was, now, _evidence(after[key]))
@@ -97,8 +103,10 @@ def compare(old: dict[str, Any], new: dict[str, Any], name: str = "baseline") ->
             regressions.append(change)
         elif was in BAD and now in GOOD:
             fixes.append(change)
+        elif was in GOOD and now not in GOOD | BAD:  # skip, unsupported, or a verdict that decides nothing
+            lost.append(Change(key[0], key[1], after[key]["target"], was, now, after[key].get("reason", "")))
     return Comparison(name, tuple(regressions), tuple(fixes), len(after.keys() - before.keys()),
-                      len(before.keys() - after.keys()))
+                      len(before.keys() - after.keys()), tuple(lost))
 
 
 __all__ = ["GOOD", "BAD", "Key", "Change", "Comparison", "load_report", "compare"]

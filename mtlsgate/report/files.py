@@ -6,11 +6,14 @@ certificate summaries and fingerprints, and never key material.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from .html import build_html
 from .jsonfile import build_json
 from .junit import build_junit
@@ -36,4 +39,50 @@ def write_reports(directory: Path, records: list[dict[str, Any]], info: RunInfo)
     return paths
 
 
-__all__ = ["write_reports"]
+class ReportsLock:
+    """One run at a time per reports directory: a second run stops before probing instead of interleaving.
+
+    Two runs writing into the same ``reports/`` used to overwrite each other file by file, so
+    the last writer's headline could sit next to the other run's checks. The lock is an
+    ``flock`` on ``DIR/.mtlsgate.lock`` (released by the kernel if the process dies), held
+    from before the first probe until the reports are written.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.directory / ".mtlsgate.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UsageError(f"--reports-dir {self.directory}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UsageError(f"--reports-dir {self.directory}: another mtlsgate run (pid {holder}) is writing its "
+                             f"reports there; wait for it or give this run its own --reports-dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+def clear_stale_reproducers(directory: Path) -> list[str]:
+    """Remove ``DIR/repro/`` left by an earlier run: every reproducer there after this run is this run's."""
+    repro = directory / "repro"
+    if not repro.is_dir():
+        return []
+    names = sorted(p.name for p in repro.iterdir())
+    shutil.rmtree(repro, ignore_errors=True)
+    return names
+
+
+__all__ = ["ReportsLock", "clear_stale_reproducers", "write_reports"]

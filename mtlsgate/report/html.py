@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .status import VERDICT_ORDER, RunInfo, counts, run_status
+from .status import VERDICT_ORDER, RunInfo, counts, coverage_line, run_status
 
 _CSS = """
 :root{--fail:#c62828;--fail-bg:#fdecea;--pass:#2e7d32;--pass-bg:#e8f5e9;--warn:#b26a00;--warn-bg:#fff4e0;
@@ -24,9 +24,9 @@ _CSS = """
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d1d1f;background:#fff}
 header{padding:16px 24px;border-bottom:1px solid #ddd;background:#fafafa}
-h1{margin:0 0 6px;font-size:20px}
+h1{margin:0 0 6px;font-size:20px}h1 .coverage{font-size:13px;font-weight:normal;vertical-align:2px}
 h1 .status{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-size:15px;vertical-align:2px}
-.status.FAILED,.status.ABORTED{background:var(--fail)}.status.PASSED{background:var(--pass)}
+.status.FAILED,.status.ABORTED,.status.INCOMPLETE{background:var(--fail)}.status.PASSED{background:var(--pass)}
 .status.NO-CHECK-PASSED{background:var(--warn)}
 .meta{display:flex;flex-wrap:wrap;gap:4px 22px;color:#444}
 .meta b{color:#1d1d1f;font-weight:600}
@@ -224,7 +224,8 @@ def _header(records: list[dict[str, Any]], info: RunInfo) -> str:
     count_html = "".join(f'<span class="count {v}{"" if n else " zero"}" data-verdict="{v}">{v} <span class="n" id="count-{v}">{n}'
                          f"</span></span>" for v, n in tally.items())
     return (f'<header><h1>mtlsgate <span class="status {status.replace(" ", "-")}" id="run-status">{_e(status)}'
-            f'</span></h1><div class="meta">'
+            f'</span> <span class="coverage" id="coverage">{_e(coverage_line(records, info))}'
+            + (" · --require-all" if info.require_all else "") + '</span></h1><div class="meta">'
             + "".join(f"<span>{k}: {v}</span>" for k, v in meta)
             + f'</div><div class="counts">{count_html}</div></header>')
 
@@ -235,6 +236,11 @@ def _banners(records: list[dict[str, Any]], info: RunInfo) -> str:
         out.append(f'<div class="banner"><b>The run was stopped:</b> {_e(info.aborted)}</div>')
     if info.interrupted:
         out.append('<div class="banner">The run was interrupted; the report is partial.</div>')
+    if info.not_run:
+        items = "".join(f"<li>{_e(n['id'])} TLS {_e(n['tls_version'])} on {_e(n['target'])}: {_e(n['reason'])}</li>"
+                        for n in info.not_run)
+        out.append(f'<div class="banner" id="not-run"><b>{len(info.not_run)} check(s) not run</b>'
+                   f'<ul class="failing">{items}</ul></div>')
     failing = sorted((r for r in records if r["verdict"] == "fail"), key=lambda r: (r["id"], r["tls_version"]))
     if failing:
         items = "".join(f'<li><a href="#{_cell_id(r)}">{_e(r["id"])}</a> {_e(_transport(r["tls_version"]))} on '
@@ -252,10 +258,12 @@ def _banners(records: list[dict[str, Any]], info: RunInfo) -> str:
     if cmp is not None:
         rows = "".join(f"<li><b>{kind}</b> {_e(c['id'])} {_e(_transport(c['tls_version']))} on {_e(c['target'])}: "
                        f"{_e(c['before'])} → {_e(c['after'])}</li>"
-                       for kind, key in (("regressed", "regressions"), ("fixed", "fixes")) for c in cmp[key])
+                       for kind, key in (("regressed", "regressions"), ("fixed", "fixes"),
+                                         ("lost coverage", "lost_coverage")) for c in cmp.get(key) or [])
         cls = "banner" if cmp["regressions"] else "banner note"
         out.append(f'<div class="{cls}" id="comparison"><b>Compared with {_e(cmp["baseline"])}:</b> '
-                   f'{len(cmp["regressions"])} regression(s), {len(cmp["fixes"])} fix(es)<ul>{rows}</ul></div>')
+                   f'{len(cmp["regressions"])} regression(s), {len(cmp["fixes"])} fix(es), '
+                   f'{len(cmp.get("lost_coverage") or [])} lost coverage<ul>{rows}</ul></div>')
     return "".join(out)
 
 

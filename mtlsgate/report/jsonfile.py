@@ -7,7 +7,7 @@ import platform
 from typing import Any
 
 from .. import __version__
-from .status import RunInfo, counts
+from .status import RunInfo, counts, coverage, run_status
 
 #: Version of ``mtlsgate.json`` (docs/schema/mtlsgate.schema.json): minor for added fields, major for breaks.
 SCHEMA_VERSION = "1.2"
@@ -24,6 +24,10 @@ def build_json(records: list[dict[str, Any]], info: RunInfo) -> dict[str, Any]:
         "targets": info.targets,
         "aborted": info.aborted,
         "interrupted": info.interrupted,
+        "status": run_status(ordered, info),
+        "coverage": coverage(ordered, info),
+        "require_all": info.require_all,
+        "not_run": sorted(info.not_run, key=lambda n: (n["target"], n["id"], n["tls_version"])),
         "counts": counts(ordered),
         "waivers": info.waivers,
         "comparison": info.comparison,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from .status import RunInfo, counts
+from .status import DECISIVE, RunInfo, counts
 
 
 def build_junit(records: list[dict[str, Any]], info: RunInfo) -> ET.ElementTree:
@@ -13,14 +13,24 @@ def build_junit(records: list[dict[str, Any]], info: RunInfo) -> ET.ElementTree:
     by_target: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_target.setdefault(r["target"], []).append(r)
-    if info.aborted and not records:
+    not_run: dict[str, list[dict[str, str]]] = {}
+    for n in info.not_run:  # counted as skipped, with the reason: a partial run never looks complete
+        not_run.setdefault(n["target"], []).append(n)
+        by_target.setdefault(n["target"], [])
+    if info.aborted and not by_target:
         by_target.setdefault(", ".join(t["name"] for t in info.targets) or "mtlsgate", [])
     for target, rows in by_target.items():
         tally = counts(rows)
-        suite = ET.SubElement(root, "testsuite", name=f"mtlsgate {target}", tests=str(len(rows) + bool(info.aborted)),
+        undecided = sum(1 for r in rows if r["verdict"] not in DECISIVE)  # skip, unsupported, any newer verdict
+        missing = sorted(not_run.get(target, []), key=lambda n: (n["id"], n["tls_version"]))
+        suite = ET.SubElement(root, "testsuite", name=f"mtlsgate {target}",
+                              tests=str(len(rows) + len(missing) + bool(info.aborted)),
                               failures=str(tally["fail"] + bool(info.aborted)),
-                              skipped=str(tally["skip"] + tally["unsupported"] + tally["inconclusive"]), errors="0",
+                              skipped=str(undecided + len(missing)), errors="0",
                               time=f"{sum(r['duration_ms'] for r in rows) / 1000:.3f}")
+        for n in missing:
+            case = ET.SubElement(suite, "testcase", classname="not-run", name=f"{n['id']}[tls{n['tls_version']}]")
+            ET.SubElement(case, "skipped", message=n["reason"])
         if info.aborted:
             case = ET.SubElement(suite, "testcase", classname="preflight", name="mode.client-auth-required")
             ET.SubElement(case, "failure", message=info.aborted).text = info.aborted
@@ -31,10 +41,10 @@ def build_junit(records: list[dict[str, Any]], info: RunInfo) -> ET.ElementTree:
                 ET.SubElement(case, "failure", message=r["reason"]).text = _evidence_text(r)
             elif r["verdict"] == "waived":
                 ET.SubElement(case, "skipped", type="pytest.xfail", message=f"waived: {r['reason']}")
-            elif r["verdict"] in ("skip", "unsupported"):
-                ET.SubElement(case, "skipped", message=r["reason"])
             elif r["verdict"] == "inconclusive":
                 ET.SubElement(case, "skipped", message=f"inconclusive: {r['reason']}").text = _evidence_text(r)
+            elif r["verdict"] not in DECISIVE:
+                ET.SubElement(case, "skipped", message=r["reason"])
             else:
                 ET.SubElement(case, "system-out").text = _evidence_text(r)
     ET.indent(root)

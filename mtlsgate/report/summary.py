@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from .status import VERDICT_ORDER, RunInfo, counts, run_status
+from .status import DECISIVE, VERDICT_ORDER, RunInfo, counts, coverage_line, run_status
 
 
 def _evidence_cell(r: dict[str, Any]) -> str:
-    text = r["outcome"]["summary"] if r.get("outcome") else r["reason"]
+    """The one outcome when it is the evidence; else the reason (a skip, a multi-attempt check, a campaign).
+
+    A skipped check's ``outcome`` is what the valid client got, and a multi-attempt check's
+    (``trust.ca-names``, the bypass checks) is only one of its attempts: neither is the evidence.
+    """
+    single = r.get("outcome") and r["verdict"] in DECISIVE and not r.get("attempts") and not r.get("fuzz")
+    text = r["outcome"]["summary"] if single else r["reason"]
     if r.get("repro"):
         text += f" · reproducer `{r['repro']}`"
     return _md(text)
@@ -26,6 +32,8 @@ def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
     lines = [
         f"# mtlsgate: {run_status(records, info)}",
         "",
+        f"**{_md(coverage_line(records, info))}**" + (" · `--require-all`" if info.require_all else ""),
+        "",
         f"Target: {targets} · profile `{info.profile}` · {info.duration_s:.1f} s · "
         + " · ".join(f"{n} {v}" for v, n in tally.items() if n),
         "",
@@ -36,7 +44,7 @@ def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
                   f"{_md(p.get('why') or '')}) → profile `{p.get('profile')}`" for name, p in products]
         lines.append("")
     if info.aborted:
-        lines += [f"**The run was stopped:** {info.aborted}", ""]
+        lines += [f"**ABORTED — the run was stopped:** {_md(info.aborted)}", ""]
     if len({r["target"] for r in records} | {t["name"] for t in info.targets}) > 1:
         lines += ["## Targets", "", *(f"- {line}" for line in target_lines(records, info)), ""]
     if info.interrupted:
@@ -82,10 +90,17 @@ def build_summary(records: list[dict[str, Any]], info: RunInfo) -> str:
         lines += [f"## Compared with `{cmp['baseline']}`", "",
                   f"{len(cmp['regressions'])} regression(s), {len(cmp['fixes'])} fix(es)"
                   + (f", {cmp['new_checks']} new check(s)" if cmp["new_checks"] else "")
+                  + (f", {len(cmp.get('lost_coverage') or [])} check(s) lost coverage"
+                     if cmp.get("lost_coverage") else "")
                   + (f", {cmp['missing_checks']} check(s) not run this time" if cmp["missing_checks"] else ""), ""]
-        for title, rows in (("Regressed", cmp["regressions"]), ("Fixed", cmp["fixes"])):
+        for title, rows in (("Regressed", cmp["regressions"]), ("Fixed", cmp["fixes"]),
+                            ("Lost coverage", cmp.get("lost_coverage") or [])):
             lines += [f"- **{title}** `{c['id']}` TLS {c['tls_version']} on {c['target']}: {c['before']} → "
                       f"{c['after']} ({_md(c['evidence'])})" for c in rows]
+        lines.append("")
+    if info.not_run:
+        lines += [f"## Not run ({len(info.not_run)})", "", "| check | TLS | target | why |", "| --- | --- | --- | --- |"]
+        lines += [f"| `{n['id']}` | {n['tls_version']} | {n['target']} | {_md(n['reason'])} |" for n in info.not_run]
         lines.append("")
     if records:
         lines += ["## All checks", "", "| verdict | check | TLS | target | evidence |", "| --- | --- | --- | --- | --- |"]

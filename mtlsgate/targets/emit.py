@@ -53,8 +53,21 @@ def emit_config(lb: str, kit_dir: Path, *, listen: tuple[str, int], backend: tup
     files = kit_lb_files(kit, outdir, backend_host=backend[0], backend_port=backend[1])
     host, port = listen
     paths = render_config(lb, "correct", files, outdir, host=host, port=port, alt_port=port + 1)
+    _remove_unreferenced(outdir, paths)
     binary = binary_for(lb) or _DEFAULT_BINARIES[lb]
     return Emitted(paths, START_COMMANDS[lb].format(bin=binary, dir=outdir, conf=paths[0]))
+
+
+def _remove_unreferenced(outdir: Path, configs: list[Path]) -> None:
+    """Drop the helper files rendering wrote that this LB's configuration never names (a bundle, a PEM).
+
+    The renderer prepares every file any template of the suite may use; an operator copying
+    ``config/<lb>/`` should find only what the configuration reads.
+    """
+    text = "".join(p.read_text() for p in configs)
+    for path in outdir.iterdir():
+        if path.is_file() and path not in configs and path.name not in text:
+            path.unlink()
 
 
 __all__ = ["emit_config", "Emitted", "START_COMMANDS"]

@@ -601,7 +601,8 @@ def run_lb(
                     else f"did not answer TLS on {host}:{port} within {start_timeout:g}s"
                 )
                 raise LBStartError(
-                    f"{lb} ({variant}, {version}) {why}; config {conf}; log tail:\n{tail}"
+                    f"{lb} ({variant}, {version}) {why}; config {conf.name} rendered from fixtures/targets/{lb}/ "
+                    f"(the rendered copy goes with the run's temporary files); log tail:\n{tail}"
                 )
             yield RunningLB(
                 lb=lb,

@@ -46,7 +46,8 @@ def default_profile(lb: str) -> str:
     return lb if (fixtures_dir() / "profiles" / f"{lb}.toml").is_file() else "default"
 
 
-def kit_lb_files(kit: Kit, directory: Path, *, backend_host: str, backend_port: int, pool: KeyPool | None = None) -> LBFiles:
+def kit_lb_files(kit: Kit, directory: Path, *, backend_host: str, backend_port: int, pool: KeyPool | None = None,
+                 copy: bool = False) -> LBFiles:
     """The LB's files for a kit: the kit's own certificates, plus what a template needs that a kit may lack.
 
     A kit without a CRL (the seed's) gets an empty one signed by its client CA, so that
@@ -66,8 +67,15 @@ def kit_lb_files(kit: Kit, directory: Path, *, backend_host: str, backend_port: 
         bundle = suite_crls(kit.client_ca, pool).pem
     crl = directory / "client-ca.crl"
     crl.write_bytes(pem(*crls) + bundle)
-    return LBFiles(server_cert=kit.paths["server_cert"], server_key=kit.paths["server_key"],
-                   server_chain=kit.paths["server_cert"], server_pem=server_pem, client_ca=kit.paths["client_ca"],
+    cert, key, client_ca = kit.paths["server_cert"], kit.paths["server_key"], kit.paths["client_ca"]
+    if copy:  # the suite's own LB: copies under its work dir, so a kit path with spaces needs no quoting in configs
+        cert, client_ca = directory / "server.crt", directory / "client-ca.crt"
+        cert.write_bytes(kit.paths["server_cert"].read_bytes())
+        client_ca.write_bytes(kit.paths["client_ca"].read_bytes())
+        key = directory / "server.key"
+        write_private(key, kit.paths["server_key"].read_bytes())
+    return LBFiles(server_cert=cert, server_key=key,
+                   server_chain=cert, server_pem=server_pem, client_ca=client_ca,
                    crl=crl, extra_ca=None, backend_host=backend_host, backend_port=backend_port,
                    server_name=kit.server_name, alt_server_name=f"open.{kit.server_name}",
                    server_ca=kit.paths["server_ca"])
@@ -105,7 +113,8 @@ def run_local(name: str, *, pool: KeyPool, workdir: Path, profile: str | None = 
                          identity=None, revoked=pki.revoked, server_ca_key=pki.server_ca_credential,
                          alt_server_name=LAB_ALT_SERVER_NAME)
         else:
-            files = kit_lb_files(kit, workdir / "kit-lb", backend_host=echo.host, backend_port=echo.port, pool=pool)
+            files = kit_lb_files(kit, workdir / "kit-lb", backend_host=echo.host, backend_port=echo.port, pool=pool,
+                                 copy=True)
             trust = dict(server_name=kit.server_name, server_ca=kit.server_ca_cert, client_ca=kit.client_ca,
                          identity=kit.identity, revoked=kit.revoked, server_ca_key=kit.server_ca,
                          alt_server_name=None)

@@ -18,7 +18,7 @@ from cryptography import x509
 from ..errors import UsageError
 from ..judge import IDENTITY_KINDS
 from ..kit import Kit
-from ..pki import KeyPool, load_ca_credential, load_credential
+from ..pki import KeyPool, load_ca_credential, load_certificates, load_credential
 from ..wire import Endpoint
 from .base import LAB_ALT_SERVER_NAME, LAB_SERVER_NAME, LabPKI, Target
 from .reference import ReferencePolicy, run_reference
@@ -36,6 +36,7 @@ class TargetOptions:
 
     server_name: str | None = None
     server_ca: Path | None = None
+    server_ca_key: Path | None = None  # the server CA's key: reject.server-ca-issued mints a client under it
     client_ca_cert: Path | None = None
     client_ca_key: Path | None = None
     client_cert: Path | None = None
@@ -102,6 +103,8 @@ def external_target(spec: str, options: TargetOptions, profile: str) -> Target:
     endpoint = parse_url(spec)
     if options.server_ca is not None and not options.server_ca.is_file():
         raise UsageError(f"--server-ca {options.server_ca}: no such file")
+    if options.server_ca is not None:  # parsed now: a README given by mistake is one line, not a wall of errors
+        load_certificates(options.server_ca, "--server-ca")
     # --client-ca-cert alone (no key) cannot mint, but still says which CAs the LB should advertise.
     if options.client_ca_key is not None and options.client_ca_cert is None:
         raise UsageError("--client-ca-cert and --client-ca-key go together: give both or neither")
@@ -110,11 +113,15 @@ def external_target(spec: str, options: TargetOptions, profile: str) -> Target:
     identity = _pair(options.client_cert, options.client_key, "client", "--client-cert and --client-key")
     revoked = _pair(options.revoked_cert, options.revoked_key, "revoked client", "--revoked-cert and --revoked-key")
     kit, server_ca_key = options.kit, None
+    if options.server_ca_key is not None:
+        if options.server_ca is None:
+            raise UsageError("--server-ca-key needs --server-ca (the CA certificate the key belongs to)")
+        server_ca_key = load_ca_credential(options.server_ca, options.server_ca_key, "server CA")
     if kit is not None:
         client_ca = client_ca or kit.client_ca
         identity = identity or kit.identity
         revoked = revoked or kit.revoked
-        server_ca_key = kit.server_ca
+        server_ca_key = server_ca_key or kit.server_ca
     # An IP address as server name sends no SNI but is still checked against the certificate.
     server_name = options.server_name or (kit.server_name if kit else None) or endpoint.host
     ca_certs: tuple[x509.Certificate, ...] = ()
