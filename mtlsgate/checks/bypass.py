@@ -93,6 +93,10 @@ def _h2_exchange(ctx: CheckContext, credential, sni: str, authorities: list[str]
     import httpx
 
     tls_ctx = ctx.prober.fresh_context(credential, ctx.tls_version, check_hostname=False)
+    # httpcore offers ALPN "http/1.1, h2" in that order, and a server that honours the client's
+    # order (lighttpd) then answers http/1.1 although it offers h2: offer h2 first, and keep it so.
+    tls_ctx.set_alpn_protocols(["h2", "http/1.1"])
+    tls_ctx.set_alpn_protocols = lambda _protocols: None  # type: ignore[method-assign]
     results: list[tuple[str, Outcome]] = []
     negotiated = False
     started = time.monotonic()
