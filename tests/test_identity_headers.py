@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from test_lb_mutants import NO_IDENTITY_HEADERS
 
 from mtlsgate.checks.identity import cert_der, discover, matches, parse_dn, recognise
 from mtlsgate.errors import UsageError
@@ -168,7 +169,11 @@ def test_product_recognition_from_answers():
     traefik = det(RejectedHTTP(404, "404 page not found", _ev()))
     assert traefik.product == "traefik" and "404 page not found" in traefik.why
     ats = det(RejectedHTTP(404, "Not Found", _ev("ATS/9.2.0")))
-    assert ats.product == "trafficserver" and ats.profile == "default" and "no trafficserver profile" in ats.why
+    assert ats.product == "trafficserver" and ats.profile == "trafficserver" and "ATS/9.2.0" in ats.why
+    assert det(Misdirected(421, _ev("lighttpd/1.4.69"))).profile == "lighttpd"
+    assert det(Misdirected(421, _ev("squid/5.7"))).profile == "squid"
+    envoy = det(Misdirected(421, _ev("envoy")))  # a product named, but no profile for it: default, and why
+    assert envoy.product == "envoy" and envoy.profile == "default" and "no envoy profile" in envoy.why
     unknown = det(Misdirected(421, _ev()))  # HAProxy, stunnel, hitch: nothing names them
     assert unknown.product is None and unknown.profile == "default" and unknown.source == "not recognised"
     assert "using the default profile" in unknown.why
@@ -192,7 +197,10 @@ def test_product_behaviour_joins_the_profile_the_user_named():
 def test_declared_identity_headers_come_from_the_template_and_the_command_line():
     for lb in LBS:
         for name, entry in variants(lb).items():
-            assert "identity_headers" not in variants(lb) and entry["identity_headers"], f"{lb}:{name}"
+            assert "identity_headers" not in variants(lb), lb  # the shared table is resolved into each variant
+            # Every template sets its product's identity headers, but for products that cannot:
+            # byte tunnels (stunnel, hitch) and Traffic Server 9.2 (no client-certificate variables).
+            assert bool(entry["identity_headers"]) == (lb not in NO_IDENTITY_HEADERS), f"{lb}:{name}"
     assert variants("nginx")["correct"]["identity_headers"]["X-SSL-Client-DN"] == "subject-dn"
     assert parse_identity_header("X-Client-DN=subject-dn") == ("X-Client-DN", "subject-dn")
     assert parse_identity_header("X-Client-Cert") == ("X-Client-Cert", "any")
