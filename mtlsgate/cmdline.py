@@ -112,10 +112,30 @@ def reroot(config: Any, args: list[str]) -> bool:
         ns.confcutdir = str(inipath.parent) if inipath is not None else str(rootpath)
     addopts = [str(a) for a in config.getini("addopts")]
     if addopts:
+        loaded = {name for name, plugin in config.pluginmanager.list_name_plugin() if plugin is not None}
         args[:0] = addopts
         config.pluginmanager.consider_preparse(addopts, exclude_only=False)
         config._parser.parse_known_args(args, namespace=ns)
+        _close_hypothesis_start_up(config, loaded)
     return True
+
+
+def _close_hypothesis_start_up(config: Any, loaded: set[str]) -> None:
+    """Hypothesis' pytest plugin, blocked by the right ini's ``-p no:hypothesispytest`` after it was imported.
+
+    Importing ``_hypothesis_pytestplugin`` counts Hypothesis into its start-up phase
+    (``_hypothesis_globals.in_initialization``); the plugin's ``pytest_sessionstart`` counts it
+    out. pytest loaded the plugin from its entry point while the wrong ini (without our
+    ``addopts``) was in place; blocking it now unregisters the hook that would count out, so
+    Hypothesis believed the whole run was still starting up and every strategy the fuzz check
+    drew warned ``HypothesisSideeffectWarning: Slow code in plugin``. The decrement that
+    ``pytest_sessionstart`` would have made is made here, once.
+    """
+    name = "hypothesispytest"
+    if name in loaded and config.pluginmanager.is_blocked(name):
+        import _hypothesis_globals  # stdlib-only module of Hypothesis' distribution: does not import Hypothesis
+
+        _hypothesis_globals.in_initialization -= 1
 
 
 def misrooted(config: Any) -> str | None:

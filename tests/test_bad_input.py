@@ -66,7 +66,7 @@ CASES = {
     "URL port not a number": (["--target", "https://127.0.0.1:port"], "--target https://127.0.0.1:port:"),
     "URL port zero": (["--target", "https://127.0.0.1:0"], "--target https://127.0.0.1:0: port out of range"),
     "URL wrong scheme": (["--target", "http://127.0.0.1"], "expected reference, local:<lb> or an https:// URL"),
-    "unknown LB": (["--target", "local:lighttpd"], "--target local:lighttpd: unknown load balancer"),
+    "unknown LB": (["--target", "local:envoy"], "--target local:envoy: unknown load balancer"),  # lighttpd is known now
     "reports dir under a file": (["--reports-dir", "{dir}/a-file/reports"], "--reports-dir {dir}/a-file/reports: "
                                                                              "{dir}/a-file is not a directory"),
     "probe timeout text": (["--probe-timeout", "soon"], "--probe-timeout: invalid float value: 'soon'"),

@@ -100,6 +100,8 @@ class Ran:
     output: str
     verdicts: dict[tuple[str, str], str]
     collected: list[str]  # junit classnames
+    not_applicable: dict[tuple[str, str], str]  # rows observed "not applicable": their reason
+    coverage: dict[str, object]
 
 
 def run(argv: list[str], cwd: Path, tmp: Path, *, hide_extras: bool = False, extra_env: dict[str, str] | None = None,
@@ -113,20 +115,43 @@ def run(argv: list[str], cwd: Path, tmp: Path, *, hide_extras: bool = False, ext
                     if line.startswith("json: ")), None)
     verdicts: dict[tuple[str, str], str] = {}
     collected: list[str] = []
+    not_applicable: dict[tuple[str, str], str] = {}
+    coverage: dict[str, object] = {}
     if reports is not None:
         report = validate_report(json.loads((reports / "mtlsgate.json").read_text()))
         verdicts = {(c["id"], c["tls_version"]): c["verdict"] for c in report["checks"]}
+        not_applicable = {(c["id"], c["tls_version"]): c["reason"] for c in report["checks"]
+                          if c["observed"] == "not applicable"}
+        coverage = report["coverage"]
         collected = [tc.get("classname", "") for tc in ET.parse(reports / "junit.xml").iter("testcase")]
-    return Ran(proc.returncode, output, verdicts, collected)
+    return Ran(proc.returncode, output, verdicts, collected, not_applicable, coverage)
 
 
-def assert_suite_only(ran: Ran, checks: int = 72) -> None:
+# Every documented command here runs against a target without HTTP/3 (the reference target of
+# `mtlsgate serve`, local nginx): 36 checks over TLS 1.2 and 1.3 (the 72 rows that count), and
+# the QUIC column (38 rows) plus the two QUIC-only checks over TCP (4 rows) as not-applicable skips.
+TCP_ROWS = 72
+QUIC_ONLY = ("bypass.h3-parity", "bypass.h3-sni-case")
+ITEMS = 114
+
+
+def assert_suite_only(ran: Ran) -> None:
     assert ran.code == 0, ran.output[-3000:]
-    assert len(ran.verdicts) == checks, ran.output[-3000:]
-    # pytest's own count: the suites' 72 items and nothing from tests/ (whose conftest needs jsonschema)
-    assert re.search(rf"collected {checks} items", ran.output), ran.output[:2000]
-    assert len(ran.collected) == checks
+    assert len(ran.verdicts) == ITEMS, ran.output[-3000:]
+    # pytest's own count: the suites' items and nothing from tests/ (whose conftest needs jsonschema)
+    assert re.search(rf"collected {ITEMS} items", ran.output), ran.output[:2000]
+    assert len(ran.collected) == ITEMS
     assert "tests/" not in ran.output and "conftest" not in ran.output
+    # Hypothesis counted out of its start-up even when the right ini's `-p no:hypothesispytest` came late (cmdline.py)
+    assert "HypothesisSideeffectWarning" not in ran.output, ran.output[-3000:]
+    # Not applicable is exactly the QUIC column and the QUIC-only checks over TCP, each a skip that says why;
+    # every other row is one of the 72 that count (never hidden as not applicable).
+    expected_na = {k for k in ran.verdicts if k[1] == "quic" or k[0] in QUIC_ONLY}
+    assert set(ran.not_applicable) == expected_na, sorted(set(ran.not_applicable) ^ expected_na)
+    assert {ran.verdicts[k] for k in expected_na} == {"skip"}
+    assert all("HTTP/3" in ran.not_applicable[k] for k in expected_na if k[1] == "quic"), ran.not_applicable
+    assert len(ran.verdicts) - len(expected_na) == TCP_ROWS
+    assert ran.coverage["total"] == TCP_ROWS and ran.coverage["not_applicable"] == ITEMS - TCP_ROWS, ran.coverage
 
 
 def joined(argv: list[str]) -> list[str]:
@@ -141,6 +166,24 @@ def joined(argv: list[str]) -> list[str]:
             out.append(argv[i])
             i += 1
     return out
+
+
+def test_spaced_path_option_leaves_hypothesis_no_start_up_warning(tmp_path: Path) -> None:
+    """``--reports-dir DIR`` (an existing DIR) moved pytest's rootdir until the plugin rerooted it; by then
+    Hypothesis' own plugin was imported (counting Hypothesis into its start-up), and the right ini's
+    ``-p no:hypothesispytest`` unregistered the hook that counts it out: every strategy the fuzz check drew
+    warned ``HypothesisSideeffectWarning ... during pytest plugin or conftest initialization``."""
+    reports = tmp_path / "existing reports"
+    reports.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--target", "reference", "--reports-dir", str(reports),
+                           "-k", "fuzz"], cwd=ROOT, env=_environment(tmp_path), capture_output=True, text=True,
+                          timeout=600, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "collected 114 items" in output, output[-3000:]
+    report = validate_report(json.loads((reports / "mtlsgate.json").read_text()))
+    fuzz = {c["tls_version"]: c["verdict"] for c in report["checks"] if c["id"] == "fuzz.oracle-agreement"}
+    assert fuzz == {"1.2": "pass", "1.3": "pass", "quic": "skip"}, fuzz  # the strategies were drawn
+    assert "HypothesisSideeffectWarning" not in output and "conftest" not in output, output[-3000:]
 
 
 def test_serve_hint_runs_verbatim_from_the_checkout_spaced_and_joined(served: Served, tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_interrupted_run_is_incomplete_everywhere_and_lists_what_did_not_run(tmp
     report = json.loads(paths["json"].read_text())
     validate_report({**report, "checks": []})  # the new top-level fields against the schema (rows here are sketches)
     assert report["status"] == "INCOMPLETE" and report["not_run"] == missing
-    assert report["coverage"] == {"total": 3, "ran": 2, "skipped": 0, "not_run": 1, "reasons": []}
+    assert report["coverage"] == {"total": 3, "ran": 2, "skipped": 0, "not_run": 1, "not_applicable": 0, "reasons": []}
     ET.parse(paths["junit"])
 
 

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from mtlsgate.gate.lifecycle import _h3_offer
-from mtlsgate.wire.outcome import Accepted, Evidence, RejectedEOF, RejectedTLS, Unreachable
+from mtlsgate.wire.outcome import Accepted, Evidence, RejectedEOF, RejectedTLS, SentCertificate, Unreachable
 from mtlsgate.wire.probe import TRANSPORTS, Endpoint, Prober, Transport
 from mtlsgate.wire.quic import classify_close, crypto_error_alert
 
@@ -117,7 +117,9 @@ def test_quic_rows_get_their_own_column_and_match_the_schema():
     from mtlsgate.report.status import RunInfo
     from mtlsgate.wire.outcome import to_dict
 
-    closed = classify_close(0x12D, "", Evidence(requested_version="quic", certificate_sent=True), phase="after-handshake")
+    # What the QUIC probe records (wire/quic.py _certificate_sent): the leaf it sent, in the TCP probe's shape.
+    sent = SentCertificate(subject="CN=expired client,O=mtlsgate", sha256="ab" * 32, chain_length=2)
+    closed = classify_close(0x12D, "", Evidence(requested_version="quic", certificate_sent=sent), phase="after-handshake")
     records = [CheckRecord(id="reject.expired", tls_version=v, target="local:caddy", group="validity", verdict="pass",
                            expected="reject", observed="rejected", reason="rejected", presents="an expired leaf",
                            outcome=to_dict(closed)).to_dict() for v in TRANSPORTS]
@@ -126,4 +128,6 @@ def test_quic_rows_get_their_own_column_and_match_the_schema():
     assert "<th>TLS 1.2</th><th>TLS 1.3</th><th>QUIC</th>" in page
     report = validate_report(build_json(records, info))
     row = next(c for c in report["checks"] if c["tls_version"] == "quic")
-    assert row["outcome"]["alert"] == "certificate_expired" and row["outcome"]["evidence"]["certificate_sent"] is True
+    assert row["outcome"]["alert"] == "certificate_expired"
+    assert row["outcome"]["evidence"]["certificate_sent"] == {"subject": "CN=expired client,O=mtlsgate",
+                                                              "sha256": "ab" * 32, "chain_length": 2}

@@ -113,10 +113,21 @@ def require(lb: str) -> None:
         pytest.skip(f"{lb} is not installed")
 
 
-def _rows(report: dict, check_id: str) -> list[dict]:
-    rows = [c for c in report["checks"] if c["id"] == check_id]
-    assert len(rows) == 2, rows  # TLS 1.2 and 1.3
-    return rows
+#: Local targets that offer no HTTP/3: their QUIC rows are not-applicable skips (Caddy and Traefik serve h3).
+NO_HTTP3 = ("nginx", "haproxy")
+
+
+def _rows(report: dict, check_id: str, lb: str) -> list[dict]:
+    """The check's TLS 1.2 and 1.3 rows; its QUIC row is checked here: a not-applicable skip where there is no h3."""
+    rows = {c["tls_version"]: c for c in report["checks"] if c["id"] == check_id}
+    assert sorted(rows) == ["1.2", "1.3", "quic"], rows
+    quic = rows["quic"]
+    if lb in NO_HTTP3:
+        assert (quic["verdict"], quic["observed"]) == ("skip", "not applicable"), quic
+        assert quic["reason"].startswith("the target does not offer HTTP/3"), quic
+    else:  # the target announces h3: the QUIC row ran (it is judged below where it matters)
+        assert quic["observed"] not in ("not applicable", "not run"), quic
+    return [rows["1.2"], rows["1.3"]]
 
 
 @pytest.mark.parametrize("lb", ["nginx", "haproxy"])
@@ -125,12 +136,12 @@ def test_without_the_bundle_intermediate_checks_are_inconclusive_not_hollow_pass
     run = run_suite("--target", f"local:{lb}:no-suite-crls")
     assert run.exit_code == 1, run.output[-3000:]
     report = run.report
-    for row in _rows(report, "accept.valid-intermediate"):
+    for row in _rows(report, "accept.valid-intermediate", lb):
         assert row["verdict"] == "fail"
         assert INTERMEDIATE_CAUSES in row["reason"] and "mtlsgate crls" in row["reason"]
         assert "verify depth" in row["reason"] and "CRL" in row["reason"]
     for check_id in INTERMEDIATE_REJECTIONS:
-        for row in _rows(report, check_id):
+        for row in _rows(report, check_id, lb):
             assert row["verdict"] == "inconclusive", row
             assert "accept.valid-intermediate" in row["reason"] and "refused too" in row["reason"]
     assert run.failed == {"accept.valid-intermediate"}
@@ -145,7 +156,7 @@ def test_with_the_bundle_loaded_nothing_fails_and_nothing_is_inconclusive(run_su
     report = run.report
     assert report["counts"]["fail"] == 0 and report["counts"]["inconclusive"] == 0, report["counts"]
     for check_id in ("accept.valid-intermediate", *INTERMEDIATE_REJECTIONS):
-        assert {r["verdict"] for r in _rows(report, check_id)} <= {"pass", "warn"}
+        assert {r["verdict"] for r in _rows(report, check_id, lb)} <= {"pass", "warn"}
 
 
 @pytest.mark.parametrize("lb", ["caddy", "traefik"])
@@ -155,12 +166,20 @@ def test_a_withheld_md5_leaf_is_inconclusive_never_a_failure(run_suite, lb):
     run = run_suite("--target", f"local:{lb}:verify-if-given")
     assert run.exit_code == 1, run.output[-3000:]
     report = run.report
-    md5 = {r["tls_version"]: r for r in _rows(report, "reject.md5-signature")}
+    md5 = {r["tls_version"]: r for r in _rows(report, "reject.md5-signature", lb)}
     assert md5["1.3"]["verdict"] == "inconclusive", md5["1.3"]
     assert md5["1.3"]["outcome"]["evidence"]["certificate_sent"] is False
     assert "signature_algorithms_cert excludes MD5" in md5["1.3"]["reason"]
     assert md5["1.2"]["verdict"] != "fail", md5["1.2"]
-    assert {r["verdict"] for r in _rows(report, "reject.no-cert")} == {"fail"}
+    # Over QUIC (HTTP/3) the client (aioquic) sends the MD5 leaf whatever signature_algorithms_cert says:
+    # the target judged it, so its rejection is a verdict, not a withheld certificate.
+    quic = next(c for c in report["checks"] if c["id"] == "reject.md5-signature" and c["tls_version"] == "quic")
+    assert isinstance(quic["outcome"]["evidence"]["certificate_sent"], dict), quic
+    assert quic["verdict"] == "pass" and quic["observed"] == "rejected", quic
+    # The mutant admits a client without a certificate over every transport, QUIC included.
+    assert {r["verdict"] for r in _rows(report, "reject.no-cert", lb)} == {"fail"}
+    no_cert_quic = next(c for c in report["checks"] if c["id"] == "reject.no-cert" and c["tls_version"] == "quic")
+    assert no_cert_quic["verdict"] == "fail", no_cert_quic
     for row in report["checks"]:  # a certificate that was not sent is never judged as if it had been
         sent = ((row.get("outcome") or {}).get("evidence") or {}).get("certificate_sent")
         if row["certificate"] is not None and sent is False:
