@@ -51,7 +51,7 @@ from .headercheck import (
 )
 from .headers import CLIENT_CERT_HEADERS, aliases, is_client_cert_header, normalise
 from .identity import DISCOVERABLE, KINDS, VERIFY_OK, cert_der, discover, matches, name_pairs, parse_dn, recognise
-from .possession import WRONG_KEY_SLOT, forged_handshake, no_proof_of_possession
+from .possession import WRONG_KEY_SLOT, forged_handshake, load_tlslite, no_proof_of_possession
 from .registry import PROBE_CHECKS
 from .resume import MAX_HEAD, Exchange, exchange, parse_echo, resumption_cross_host
 
@@ -104,6 +104,7 @@ __all__ = [
     "name_of",
     "NO_NAMES",
     "no_proof_of_possession",
+    "load_tlslite",
     "forged_handshake",
     "WRONG_KEY_SLOT",
     "exchange",

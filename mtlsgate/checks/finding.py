@@ -106,6 +106,10 @@ class ProbeCheck:
     not_over_quic: str = ""
     #: A QUIC check (HTTP/3 against TCP): its verdict is in the ``quic`` column only.
     quic_only: bool = False
+    #: Work done once on the run's main thread before the check may run ahead on a worker
+    #: thread: ``warnings.catch_warnings`` is not thread-safe, so an import that warns (tlslite's
+    #: asyncore) is made here, where its warning can be silenced, not in a worker.
+    prepare: Callable[[], object] | None = None
 
     def transport_skip(self, tls_version: str) -> str | None:
         """Why this check has no verdict over ``tls_version`` (None: it runs there)."""

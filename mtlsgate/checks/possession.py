@@ -30,7 +30,7 @@ _VERSIONS = {"1.2": (3, 3), "1.3": (3, 4)}
 WRONG_KEY_SLOT = 97  # a pool key no certificate of the suite uses
 
 
-def _tlslite() -> Any:
+def load_tlslite() -> Any:
     """tlslite-ng, imported on first use (its package import pulls in the deprecated asyncore)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -39,7 +39,7 @@ def _tlslite() -> Any:
 
 
 def _client_class() -> Any:
-    _tlslite()
+    load_tlslite()
     from tlslite.messages import Certificate, CertificateVerify
     from tlslite.tlsconnection import TLSConnection
 
@@ -67,7 +67,7 @@ def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop
 
     Returns (outcome, note); outcome is None when the forged message could not be sent.
     """
-    _tlslite()
+    load_tlslite()
     from tlslite.api import HandshakeSettings, X509CertChain, parsePEMKey
     from tlslite.constants import AlertDescription
     from tlslite.errors import TLSAbruptCloseError, TLSError, TLSLocalAlert, TLSRemoteAlert
@@ -168,4 +168,4 @@ def no_proof_of_possession(ctx: CheckContext) -> Finding:
                    attempts=found.attempts)
 
 
-__all__ = ["no_proof_of_possession", "forged_handshake", "WRONG_KEY_SLOT"]
+__all__ = ["no_proof_of_possession", "forged_handshake", "load_tlslite", "WRONG_KEY_SLOT"]

@@ -14,7 +14,8 @@ _ENTRIES = (
     ProbeCheck("reject.no-proof-of-possession", "missing",
                "a valid certificate with a CertificateVerify signed by another key, or none (tlslite-ng)", "reject",
                possession.no_proof_of_possession, needs=("identity",),
-               not_over_quic="the forged CertificateVerify is made by tlslite-ng, a TLS-over-TCP client"),
+               not_over_quic="the forged CertificateVerify is made by tlslite-ng, a TLS-over-TCP client",
+               prepare=possession.load_tlslite),
     ProbeCheck("trust.ca-names", "trust", "no certificate; reads the CA names of the CertificateRequest", "accept",
                canames.ca_names, needs=("client_ca_cert",),
                not_over_quic="the CertificateRequest is read with pyOpenSSL over TCP (the LB's one certificate "

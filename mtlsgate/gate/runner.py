@@ -140,6 +140,10 @@ class Gate:
                 self.credential(state, check_id)
         if state.materials.has("identity"):
             self.credential(state, "accept.valid-direct")
+        for check_id in dict.fromkeys(c for _, c in todo):
+            entry = PROBE_CHECKS.get(check_id)
+            if entry is not None and entry.prepare is not None:
+                entry.prepare()
         pool = ThreadPoolExecutor(max_workers=connections, thread_name_prefix=f"mtlsgate-t{len(self._pools)}")
         self._pools[spec] = pool
         for version, check_id in todo:
