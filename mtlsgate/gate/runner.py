@@ -178,14 +178,14 @@ class Gate:
             self.checks_done += 1
         return record
 
-    def _run_check(self, spec: str, tls_version: str, check_id: str, *args: Any, **kwargs: Any) -> CheckRecord:
+    def _run_check(self, spec: str, tls_version: str, check_id: str, ahead: bool = False) -> CheckRecord:
         """The check's record; a skip because the target does not offer the transport is ``not applicable``.
 
         A listener without HTTP/3 (or without TLS 1.2) has no QUIC (TLS 1.2) cases to run, and a
         QUIC-only check has no TCP verdict: those rows say so instead of counting as lost coverage
         (``--require-all`` fails on skips, never on transports the target does not speak).
         """
-        record = self._check_record(spec, tls_version, check_id, *args, **kwargs)
+        record = self._check_record(spec, tls_version, check_id, ahead)
         if record.verdict == SKIP and record.observed == "not run" and self._not_applicable(spec, tls_version,
                                                                                            check_id):
             record = dataclasses.replace(record, observed=NOT_APPLICABLE)
@@ -199,7 +199,7 @@ class Gate:
         probe = PROBE_CHECKS.get(check_id)
         if probe is not None:
             return probe.transport_skip(tls_version) is not None
-        return tls_version == QUIC and check_id in catalogue.BY_ID and catalogue.get(check_id).requests > 1
+        return check_id in catalogue.BY_ID and _transport_skip(catalogue.get(check_id), tls_version) is not None
 
     def _check_record(self, spec: str, tls_version: str, check_id: str, ahead: bool = False) -> CheckRecord:
         if spec in self.unavailable:
@@ -219,8 +219,7 @@ class Gate:
         base = dict(id=check_id, tls_version=tls_version, target=state.target.name, group=case.group,
                     expected=case.expect, presents=case.presents, profile=state.profile.name)
         skip = self._skip_reason(state, tls_version, case.missing(state.materials))
-        if not skip and tls_version == QUIC and case.requests > 1:
-            skip = f"not run over QUIC: {case.requests} requests on one connection are a TCP (HTTP/1.1) check"
+        skip = skip or _transport_skip(case, tls_version)
         if skip:
             return CheckRecord(verdict=SKIP, observed="not run", reason=skip, **base)
         cred = self.credential(state, check_id)
@@ -429,6 +428,17 @@ def _weakest_hash(cred: Credential) -> str | None:
     """The legacy signature hash in the chain sent (md5 before sha1), else the leaf's: what a server may refuse."""
     names = [signature_hash_name(c) for c in (cred.cert, *cred.chain)]
     return next((h for h in ("md5", "sha1") if h in names), names[0])
+
+
+def _transport_skip(case: catalogue.Case, tls_version: str) -> str | None:
+    """Why a catalogue check has no verdict over ``tls_version`` (None: it runs there).
+
+    Several requests on one connection is an HTTP/1.1 keep-alive question over TCP; the QUIC
+    probe sends one HTTP/3 request per connection.
+    """
+    if tls_version == QUIC and case.requests > 1:
+        return f"not run over QUIC: {case.requests} requests on one connection are a TCP (HTTP/1.1) check"
+    return None
 
 
 def _attempts(check_id: str) -> int:
