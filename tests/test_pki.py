@@ -102,3 +102,35 @@ def test_key_pool_generates_once_and_caches_0600(tmp_path):
     again = KeyPool(tmp_path / "cache").get("rsa2048", 3)
     assert again.private_numbers() == first.private_numbers()
     assert pool.get("rsa2048", 4).private_numbers() != first.private_numbers()
+
+
+def _broken_rsa_pem(pool: KeyPool) -> bytes:
+    """An RSA key file whose private exponent does not belong to its modulus (it loads; it cannot sign)."""
+    from cryptography.hazmat.primitives import serialization
+
+    good = pool.get("rsa2048", 3).private_numbers()
+    other = pool.get("rsa2048", 4).private_numbers()
+    broken = rsa.RSAPrivateNumbers(good.p, good.q, other.d, other.dmp1, other.dmq1, good.iqmp, good.public_numbers)
+    return broken.private_key(unsafe_skip_rsa_key_validation=True).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def test_a_broken_rsa_key_is_one_line_and_a_broken_cache_entry_is_made_again(tmp_path):
+    """Keys load without OpenSSL's slow prime check (fleets load many); one signature still catches a broken one."""
+    from mtlsgate.errors import UsageError
+    from mtlsgate.pki.loading import load_private_key
+
+    pool = KeyPool(tmp_path / "cache")
+    broken = tmp_path / "client.key"
+    broken.write_bytes(_broken_rsa_pem(pool))
+    with pytest.raises(UsageError, match=r"client\.key: a broken RSA key"):
+        load_private_key(broken)
+    good = tmp_path / "good.key"
+    good.write_bytes((tmp_path / "cache" / "rsa2048-3.pem").read_bytes())
+    assert load_private_key(good).private_numbers() == pool.get("rsa2048", 3).private_numbers()
+    (tmp_path / "cache" / "rsa2048-5.pem").write_bytes(broken.read_bytes())
+    from mtlsgate.pki.keys import _rsa_key_signs
+
+    remade = KeyPool(tmp_path / "cache").get("rsa2048", 5)
+    assert _rsa_key_signs(remade)
+    assert _rsa_key_signs(load_private_key(tmp_path / "cache" / "rsa2048-5.pem"))  # the entry was rewritten

@@ -119,3 +119,31 @@ def test_server_closing_the_connection(tmp_path, first_flight, transient):
     else:
         assert isinstance(outcome, RejectedEOF) and outcome.phase == "handshake"
         assert outcome.evidence.retries == 0
+
+
+def test_deadlines_share_one_watchdog_fire_in_order_and_never_after_their_attempt():
+    """A silent peer is cut off at its attempt's deadline; an attempt that ended is never touched afterwards."""
+    import socket as socketlib
+
+    from mtlsgate.wire.deadline import Deadline
+
+    pairs = [socketlib.socketpair() for _ in range(3)]
+    for mine, _peer in pairs:
+        mine.settimeout(30)  # a broken watchdog fails the test instead of hanging it
+    finished = Deadline(0.2)
+    with finished:
+        finished.watch(pairs[2][0])
+    got = []
+    with Deadline(0.6) as late, Deadline(0.3) as early:
+        early.watch(pairs[0][0])
+        late.watch(pairs[1][0])
+        got.append(pairs[0][0].recv(1))  # the silent peer: the early deadline ends the read
+        assert early.expired and not late.expired
+        got.append(pairs[1][0].recv(1))
+        assert late.expired
+    assert got == [b"", b""]
+    pairs[2][1].sendall(b"x")
+    assert pairs[2][0].recv(1) == b"x" and not finished.expired
+    for mine, peer in pairs:
+        mine.close()
+        peer.close()

@@ -266,3 +266,21 @@ def test_html_report_renders_counts_and_a_failing_cell_expands_in_chromium(run_s
     assert result.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", result.stderr[-2000:]
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
     print(f"screenshot: {shot}")
+
+
+def test_the_json_report_is_indented_with_one_line_per_check(tmp_path):
+    """People read the head; a fleet's thousands of rows go one per line (the C encoder, and diffs by row)."""
+    from mtlsgate.gate import CheckRecord
+    from mtlsgate.report.files import write_reports
+
+    rows = [CheckRecord(id=f"reject.{n}", tls_version="1.3", target="t", group="trust", verdict="PASS",
+                        expected="reject", observed="alert", reason="", presents="", outcome={"a": [n]}).to_dict()
+            for n in ("expired", "no-cert")]
+    info = RunInfo(started_at=0.0, duration_s=1.0, profile="default", targets=[{"name": "t"}])
+    text = (write_reports(tmp_path, rows, info)["json"]).read_text()
+    assert json.loads(text)["checks"] == rows
+    assert text.startswith('{\n  "schema_version": ')
+    lines = text.splitlines()
+    start = lines.index('  "checks": [')
+    assert [json.loads(line.rstrip(",")) for line in lines[start + 1:start + 3]] == rows
+    assert lines[start + 3] in ("  ]", "  ],")

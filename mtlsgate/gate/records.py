@@ -6,7 +6,7 @@ outcome, what a valid client got, a summary of the certificate presented — nev
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from cryptography import x509
@@ -44,7 +44,10 @@ class CheckRecord:
     backend_headers: list[list[str]] | None = None  # header checks: identity headers the backend received
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The row as the reports hold it. Shallow: the evidence dicts are already plain data, made
+        once and shared (a target's baseline appears in every row), and nothing edits them later;
+        ``dataclasses.asdict`` deep-copied them, which was a tenth of a fleet run's CPU."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def certificate_summary(cred: Credential | None) -> dict[str, Any] | None:

@@ -16,8 +16,9 @@ import tempfile
 import threading
 from pathlib import Path
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -36,6 +37,33 @@ def generate_key(key_type: str) -> PrivateKey:
     if key_type == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
     raise ValueError(f"unknown key type {key_type!r}; expected one of {', '.join(KEY_TYPES)}")
+
+
+def _rsa_key_signs(key: rsa.RSAPrivateKey) -> bool:
+    """Whether ``key`` makes a signature its own public key verifies.
+
+    Keys are loaded without OpenSSL's full RSA check (primality of p and q: ~36 ms per
+    RSA-2048 key, and a fleet run loads several per target); one signature (~1 ms) catches
+    the broken file that matters here, a private half that does not belong to its public half.
+    """
+    message = b"mtlsgate key check"
+    try:
+        signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+        key.public_key().verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _load_cached_key(path: Path) -> PrivateKey | None:
+    """A key from the on-disk cache, or None if the entry is unreadable, of another kind, or broken."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None, unsafe_skip_rsa_key_validation=True)
+    except (OSError, ValueError, TypeError):
+        return None
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key if _rsa_key_signs(key) else None
+    return key if isinstance(key, (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)) else None
 
 
 def default_cache_dir() -> Path:
@@ -98,12 +126,9 @@ class KeyPool:
                 return key
             path = self.cache_dir / f"derived-{key_type}-{hashlib.sha256(seed).hexdigest()[:32]}.pem"
             if self.persistent and key_type.startswith("rsa") and path.is_file():
-                try:
-                    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-                    if isinstance(loaded, rsa.RSAPrivateKey) and loaded.key_size == int(key_type[3:]):
-                        key = loaded
-                except (ValueError, TypeError):
-                    key = None
+                loaded = _load_cached_key(path)
+                if isinstance(loaded, rsa.RSAPrivateKey) and loaded.key_size == int(key_type[3:]):
+                    key = loaded
             if key is None:
                 key = key_from_seed(seed, key_type)
                 if self.persistent and key_type.startswith("rsa"):
@@ -121,12 +146,9 @@ class KeyPool:
     def _load_or_generate(self, key_type: str, slot: int) -> PrivateKey:
         path = self.cache_dir / f"{key_type}-{slot}.pem"
         if self.persistent and path.is_file():
-            try:
-                key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-                if isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
-                    return key
-            except (ValueError, TypeError):
-                pass  # a corrupt cache entry is simply regenerated
+            key = _load_cached_key(path)
+            if key is not None:
+                return key  # a corrupt cache entry is simply regenerated
         key = generate_key(key_type)
         if self.persistent:
             try:
