@@ -900,7 +900,8 @@ class RunHooks:
         missing, inapplicable = not_run(self._selected(session), state.records, state.aborted, interrupted,
                                         unsupported=unsupported_transports(state.gate, state.records),
                                         profiles=self._profiles())
-        state.records.extend(inapplicable)  # what a completed run records for them, without a probe
+        if state.records:  # what a completed run records for them, without a probe; a run stopped before
+            state.records.extend(inapplicable)  # its first check reports no check at all (and not them as not run)
         review = waiver_file.review(state.waivers, state.records, waiver_file.today()) if state.waivers else None
         comparison = compare(state.baseline, {"checks": state.records}, str(session.config.option.baseline)) \
             if state.baseline is not None else None
