@@ -900,8 +900,10 @@ class RunHooks:
         missing, inapplicable = not_run(self._selected(session), state.records, state.aborted, interrupted,
                                         unsupported=unsupported_transports(state.gate, state.records),
                                         profiles=self._profiles())
-        if state.records:  # what a completed run records for them, without a probe; a run stopped before
-            state.records.extend(inapplicable)  # its first check reports no check at all (and not them as not run)
+        # What a completed run records for them, without a probe. A run the preflight stopped before its
+        # first check reports no check at all (its one failure is the preflight's), and lists them nowhere.
+        if state.records or interrupted:
+            state.records.extend(inapplicable)
         review = waiver_file.review(state.waivers, state.records, waiver_file.today()) if state.waivers else None
         comparison = compare(state.baseline, {"checks": state.records}, str(session.config.option.baseline)) \
             if state.baseline is not None else None
