@@ -10,6 +10,7 @@ tlslite-ng, pyOpenSSL, trustme) only where a check uses them: start-up pays for 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -421,12 +422,19 @@ def _check_ids(function: Any, cache: dict[Any, tuple[str, ...]]) -> tuple[str, .
         tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
     except (OSError, TypeError, SyntaxError):
         tree = None
-    ids = tuple(n.args[0].value for n in ast.walk(tree) if tree is not None and isinstance(n, ast.Call)
-                and isinstance(n.func, ast.Attribute) and n.func.attr == "check" and isinstance(n.func.value, ast.Name)
-                and n.func.value.id == "gate" and n.args and isinstance(n.args[0], ast.Constant)
-                and isinstance(n.args[0].value, str)) if tree is not None else ()
+    ids = _gate_check_literals(tree) if tree is not None else ()
     cache[function] = ids
     return ids
+
+
+def _gate_check_literals(tree: Any) -> tuple[str, ...]:
+    """The ids of the ``gate.check("<id>")`` calls under an AST node, in source order."""
+    import ast
+
+    return tuple(n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call)
+                 and isinstance(n.func, ast.Attribute) and n.func.attr == "check" and isinstance(n.func.value, ast.Name)
+                 and n.func.value.id == "gate" and n.args and isinstance(n.args[0], ast.Constant)
+                 and isinstance(n.args[0].value, str))
 
 
 def check_plans(items: list[pytest.Item]) -> dict[str, list[tuple[str, str]]]:
@@ -472,8 +480,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for spec in state.targets:
         for version in state.versions:
             params.append((spec, version))
-            name = version if version == "quic" else f"tls{version}"
-            ids.append(name if len(state.targets) == 1 else f"{spec}-{name}")
+            ids.append(_param_id(state, spec, version))
     metafunc.parametrize("gate", params, ids=ids, indirect=True)
 
 
@@ -505,6 +512,11 @@ class CheckRunner:
             pytest.skip(f"run stopped: {self._state.aborted}")
         _run_ahead(self._state, gate, self.target, self._node.session.items)
         record = gate.run_check(self.target, self.tls_version, check_id)
+        if record.observed == "not run" and (gate.aborted or record.target in gate.untestable):
+            # a row the run stopped before: one that never runs over this transport is still not applicable
+            never = never_runs(check_id, self.tls_version, self.target, unsupported_transports(gate, []))
+            if never is not None:
+                record = dataclasses.replace(record, observed=NOT_APPLICABLE, reason=never)
         row = record.to_dict()
         where = f"{check_id} [{_transport_label(self.tls_version)}] on {record.target}"
         if gate.aborted:  # the target died or the time ran out: this and every later check is not run
@@ -589,38 +601,147 @@ def _transport_label(version: str) -> str:
     return "QUIC" if version == "quic" else f"TLS {version}"
 
 
-def not_run(items: list[pytest.Item], records: list[dict[str, Any]], aborted: str | None,
-            interrupted: bool) -> list[dict[str, str]]:
-    """The selected checks that left no record: an interrupted or stopped run lists them (never a silent PASS).
+Row = tuple[str, str, str]  # (check id, TLS version, target): one selected row of the report
 
-    A suite test names its check literally (``gate.check("reject.expired")``); the id is read
-    from the test's source. Under xdist the controller holds no items: nothing is listed.
-    """
-    done = {(r["id"], r["tls_version"], r["target"]) for r in records}
-    why = ("not run: the run was interrupted" if interrupted else f"not run: {aborted}" if aborted
-           else "not run")
-    missing: list[dict[str, str]] = []
+
+def selected_rows(items: list[pytest.Item]) -> list[Row]:
+    """The rows the collected items ask for: each ``gate.check("<id>")`` of each item, per target and version."""
+    cache: dict[Any, tuple[str, ...]] = {}
+    rows: list[Row] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is None or "gate" not in callspec.params:
             continue
         spec, version = callspec.params["gate"]
-        check_id = _check_id_of(item) or item.name
-        if (check_id, version, spec) not in done:
+        ids = _check_ids(getattr(item, "function", None), cache) or (item.name,)
+        rows.extend((check_id, version, spec) for check_id in ids)
+    return rows
+
+
+def rows_from_nodeids(config: pytest.Config, state: RunState, nodeids: list[str]) -> list[Row]:
+    """The selected rows from the node ids a worker of xdist collected (the controller holds no items).
+
+    ``suites/test_x.py::test_y[tls1.2]``: the parameter id names the target and TLS version (as
+    pytest_generate_tests made it), and the test function's ``gate.check`` literals are read
+    from its source file, found from the node id relative to the rootdir.
+    """
+    import ast
+
+    params = {_param_id(state, spec, version): (spec, version) for spec in state.targets for version in state.versions}
+    trees: dict[str, ast.Module | None] = {}
+    rows: list[Row] = []
+    for nodeid in nodeids:
+        path, _, rest = nodeid.partition("::")
+        if not rest.endswith("]") or "[" not in rest:
+            continue
+        names, param = rest[:rest.index("[")], rest[rest.index("[") + 1:-1]
+        if param not in params:
+            continue  # not a gate test, or parametrized beyond the gate: no row of ours
+        if path not in trees:
+            try:
+                trees[path] = ast.parse((config.rootpath / path).read_text(encoding="utf-8"))
+            except (OSError, SyntaxError, UnicodeDecodeError):
+                trees[path] = None
+        spec, version = params[param]
+        node: Any = trees[path]
+        for name in names.split("::"):
+            node = next((n for n in getattr(node, "body", ()) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef
+                                                                             | ast.ClassDef) and n.name == name), None)
+        ids = _gate_check_literals(node) if node is not None else ()
+        rows.extend((check_id, version, spec) for check_id in ids or (rest,))
+    return rows
+
+
+def _param_id(state: RunState, spec: str, version: str) -> str:
+    """The id pytest_generate_tests gives the ``gate`` parameter (``tls1.3``, ``quic``, ``<target>-tls1.2``)."""
+    name = version if version == "quic" else f"tls{version}"
+    return name if len(state.targets) == 1 else f"{spec}-{name}"
+
+
+def never_runs(check_id: str, tls_version: str, spec: str, unsupported: dict[tuple[str, str], str]) -> str | None:
+    """Why ``check_id`` has no verdict over ``tls_version`` on ``spec`` whatever happens (None: it could run).
+
+    The rules a completed run applies (gate/runner.py ``_run_check``): a QUIC-only check over TCP,
+    a TCP-only check over QUIC (the runner's ``_transport_skip``), and every row of a transport
+    the target was seen not to offer (``unsupported``, by (target, version)). Such a row is
+    ``not applicable`` in a completed run, so an interrupted run records it so too instead of
+    listing it as not run: the coverage of the two runs adds up the same way.
+    """
+    from .checks import PROBE_CHECKS, catalogue
+    from .gate.runner import _transport_skip
+
+    if (spec, tls_version) in unsupported:
+        return unsupported[(spec, tls_version)]
+    probe = PROBE_CHECKS.get(check_id)
+    if probe is not None:
+        return probe.transport_skip(tls_version)
+    if check_id in catalogue.BY_ID:
+        return _transport_skip(catalogue.get(check_id), tls_version)
+    return None
+
+
+def unsupported_transports(gate: Gate | None, records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(target, TLS version) -> why the target offers no such transport, as far as this process saw it.
+
+    The preflight's baselines where this process holds the targets; else (the controller of
+    xdist) a catalogue check recorded ``not applicable`` for no transport rule of its own,
+    which only an unsupported transport does.
+    """
+    from .checks import catalogue
+    from .gate.runner import _transport_skip
+    from .report import NOT_APPLICABLE
+
+    found: dict[tuple[str, str], str] = {}
+    for spec, st in (gate.states.items() if gate is not None else ()):
+        for version, baseline in st.baselines.items():
+            if baseline.unsupported:
+                found[(spec, version)] = baseline.unsupported
+    for r in records:
+        if r.get("observed") == NOT_APPLICABLE and r["id"] in catalogue.BY_ID \
+                and _transport_skip(catalogue.get(r["id"]), r["tls_version"]) is None:
+            found.setdefault((r["target"], r["tls_version"]), r["reason"])
+    return found
+
+
+def not_run(rows: list[Row], records: list[dict[str, Any]], aborted: str | None, interrupted: bool, *,
+            unsupported: dict[tuple[str, str], str] | None = None,
+            profiles: dict[str, str] | None = None) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """The selected rows that left no record: (those not run, those that never run there).
+
+    An interrupted or stopped run lists the first (never a silent PASS); the second are the
+    records a completed run would have made without probing — observed ``not applicable``, out
+    of the coverage like theirs (see :func:`never_runs`). ``profiles``: each target's profile name.
+    """
+    done = {(r["id"], r["tls_version"], r["target"]) for r in records}
+    why = ("not run: the run was interrupted" if interrupted else f"not run: {aborted}" if aborted
+           else "not run")
+    missing: list[dict[str, str]] = []
+    inapplicable: list[dict[str, Any]] = []
+    for check_id, version, spec in dict.fromkeys(rows):
+        if (check_id, version, spec) in done:
+            continue
+        reason = never_runs(check_id, version, spec, unsupported or {})
+        if reason is None:
             missing.append({"id": check_id, "tls_version": version, "target": spec, "reason": why})
-    return missing
+        else:
+            inapplicable.append(_not_applicable_row(check_id, version, spec, reason,
+                                                    (profiles or {}).get(spec, "default")))
+    return missing, inapplicable
 
 
-def _check_id_of(item: pytest.Item) -> str | None:
-    import inspect
-    import re
+def _not_applicable_row(check_id: str, version: str, spec: str, reason: str, profile: str) -> dict[str, Any]:
+    from .checks import PROBE_CHECKS, catalogue
+    from .gate import MODE_CHECK, CheckRecord, describe_check
+    from .judge import SKIP
+    from .report import NOT_APPLICABLE
 
-    try:
-        source = inspect.getsource(item.function)  # type: ignore[attr-defined]
-    except (AttributeError, OSError, TypeError):
-        return None
-    found = re.search(r"""gate\.check\(\s*["']([^"']+)["']""", source)
-    return found.group(1) if found else None
+    group, expect = describe_check(check_id)
+    presents = ("no certificate (preflight)" if check_id == MODE_CHECK else
+                PROBE_CHECKS[check_id].presents if check_id in PROBE_CHECKS else
+                catalogue.get(check_id).presents if check_id in catalogue.BY_ID else "Hypothesis-generated chains")
+    return CheckRecord(id=check_id, tls_version=version, target=spec, group=group, expected=expect,
+                       presents=presents, verdict=SKIP, observed=NOT_APPLICABLE, reason=reason,
+                       profile=profile).to_dict()
 
 
 def replay_flags(config: pytest.Config, spec: str, entry: TargetSpec | None = None) -> str:
@@ -662,6 +783,18 @@ class RunHooks:
         self.seen: set[str] = set()  # the records already collected, as reported
         self.info: RunInfo | None = None
         self.lock: ReportsLock | None = None
+        self.collected: list[str] | None = None  # xdist's controller: the node ids a worker collected
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """The controller of xdist holds no items: it keeps a worker's collection to list the checks not run."""
+        if self.collected is None:
+            self.collected = list(ids)  # every worker collects the same items (xdist checks it)
+
+    def _selected(self, session: pytest.Session) -> list[Row]:
+        if session.items or not _is_xdist_controller(session.config):
+            return selected_rows(session.items)
+        return rows_from_nodeids(session.config, self.state, self.collected or [])
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -764,6 +897,13 @@ class RunHooks:
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or state.signal_seen is not None
         if not (state.active or state.records or state.aborted or interrupted) or _is_xdist_worker(session.config):
             return
+        missing, inapplicable = not_run(self._selected(session), state.records, state.aborted, interrupted,
+                                        unsupported=unsupported_transports(state.gate, state.records),
+                                        profiles=self._profiles())
+        # What a completed run records for them, without a probe. A run the preflight stopped before its
+        # first check reports no check at all (its one failure is the preflight's), and lists them nowhere.
+        if state.records or interrupted:
+            state.records.extend(inapplicable)
         review = waiver_file.review(state.waivers, state.records, waiver_file.today()) if state.waivers else None
         comparison = compare(state.baseline, {"checks": state.records}, str(session.config.option.baseline)) \
             if state.baseline is not None else None
@@ -774,7 +914,7 @@ class RunHooks:
                        duration_s=time.time() - state.started, aborted=state.aborted,
                        interrupted=interrupted, waivers=review,
                        comparison=comparison.to_dict() if comparison else None,
-                       not_run=not_run(session.items, state.records, state.aborted, interrupted),
+                       not_run=missing,
                        require_all=session.config.option.require_all,
                        extra={"shard": state.shard} if state.shard else {})
         self.info = info
@@ -794,6 +934,15 @@ class RunHooks:
             session.exitstatus = UNTESTABLE_TARGET
         elif info.expired_waivers and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an expired waiver is a decision overdue
+
+    def _profiles(self) -> dict[str, str]:
+        """Each target's profile name: the preflight's, else its records', else the run's."""
+        state = self.state
+        found = {r["target"]: r["profile"] for r in state.records}
+        if state.gate is not None:
+            found.update({spec: st.profile.name for spec, st in state.gate.states.items()})
+        default = state.profile.name if state.profile is not None else "default"
+        return {spec: found.get(spec, default) for spec in state.targets}
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         from .report import counts, coverage_line

@@ -63,6 +63,18 @@ def kits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
+@pytest.fixture(scope="module")
+def spaced_kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A modern kit in a directory whose path holds a space (as "My Documents/kits" would)."""
+    kit = tmp_path_factory.mktemp("spaced") / "kit with space" / "modern"
+    kit.parent.mkdir()
+    kit.parent.chmod(0o711)
+    proc = subprocess.run([sys.executable, "-m", "mtlsgate", "kit", str(kit), "--profile", "modern",
+                           "--p12-password", PASSWORD], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return kit
+
+
 @pytest.mark.parametrize("lb", LBS)
 def test_modern_kit_passes_on_each_local_lb(lb: str, kits: dict[str, Path], run_suite) -> None:  # type: ignore[no-untyped-def]
     _skip_if_missing(lb)
@@ -110,9 +122,12 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize("lb", LBS)
-def test_emitted_config_runs_and_passes_as_an_external_target(lb: str, kits: dict[str, Path], run_suite) -> None:  # type: ignore[no-untyped-def]
+def test_emitted_config_runs_and_passes_as_an_external_target(lb: str, spaced_kit: Path, run_suite) -> None:  # type: ignore[no-untyped-def]
+    """Emitted into a kit directory with a space in its path: every path in the configuration and in
+    the start command is quoted the way the product (and the shell) reads it."""
     _skip_if_missing(lb)
-    kit = kits["modern"]
+    kit = spaced_kit
+    assert " " in str(kit)
     port = _free_port()
     with run_echo() as echo:
         proc = subprocess.run([sys.executable, "-m", "mtlsgate", "kit", "--emit-config", lb, str(kit), "--listen",
@@ -169,3 +184,17 @@ def test_emitted_config_runs_and_passes_as_an_external_target(lb: str, kits: dic
             local._stop(lb_proc)
             log.close()
             kit.chmod(0o700)
+
+
+def test_emit_config_refuses_a_path_no_config_can_spell(spaced_kit: Path, tmp_path: Path) -> None:
+    """A '$' (nginx expands variables in ssl_certificate) or a quote: one line and exit 2, nothing written broken."""
+    import shutil
+
+    kit = tmp_path / "a$dir" / "kit"
+    shutil.copytree(spaced_kit, kit, ignore=shutil.ignore_patterns("config"))
+    proc = subprocess.run([sys.executable, "-m", "mtlsgate", "kit", "--emit-config", "nginx", str(kit), "--listen",
+                           "127.0.0.1:18443", "--backend", "127.0.0.1:18080"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "'$'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (kit / "config").exists()

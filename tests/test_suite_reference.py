@@ -151,6 +151,25 @@ def test_external_flags_with_the_ca_key_run_every_check(run_suite, served_refere
     assert run.report["targets"][0]["product"]["source"] == "not recognised"
 
 
+def test_require_all_fails_on_a_real_skip_not_on_http2_not_offered(run_suite, served_reference):
+    """Without --server-ca-key, reject.server-ca-issued cannot run: lost coverage, --require-all fails the run.
+
+    The target's missing HTTP/2 is no such loss: bypass.h2-coalescing is not applicable there.
+    """
+    ref, files, ca, identity, revoked = served_reference
+    run = run_suite("--target", f"https://127.0.0.1:{ref.port}", "--server-name", ref.server_name,
+                    "--server-ca", str(files.server_ca), "--client-ca-cert", str(files.client_ca),
+                    "--client-ca-key", str(ca.key), "--tls-version", "1.3", "--require-all",
+                    "-k", "server_certificate_ca or http2 or expired_leaf")
+    assert run.exit_code == 1, run.output
+    failed = [line for line in run.output.splitlines() if "--require-all is set" in line]
+    assert failed and all("reject.server-ca-issued" in line for line in failed), failed
+    rows = {c["id"]: c for c in run.report["checks"]}
+    assert rows["reject.server-ca-issued"]["observed"] == "not run"
+    assert rows["bypass.h2-coalescing"]["observed"] == "not applicable"
+    assert run.report["status"] == "FAILED" and run.report["coverage"]["total"] == 2
+
+
 def test_external_flags_with_one_identity_skip_what_needs_the_ca_key(run_suite, served_reference):
     ref, files, ca, identity, revoked = served_reference
     run = run_suite("--target", f"https://127.0.0.1:{ref.port}", "--server-name", ref.server_name,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 
-from ..judge import FAIL, PASS, SKIP, judge
+from ..judge import FAIL, NOT_APPLICABLE, PASS, SKIP, judge
 from ..wire import MAX_BODY, Accepted, Evidence, Outcome, Unreachable, classify_error, classify_response, describe
 from .finding import NO_CERT_ADMITTED, Attempt, CheckContext, Finding, alt_name, combine
 from .resume import exchange
@@ -57,7 +57,8 @@ def h2_coalescing(ctx: CheckContext) -> Finding:
     """HTTP/2: a second stream for the protected name on a connection opened for another name.
 
     A valid client first shows whether the target offers h2 at all (ALPN); a target that
-    answers only HTTP/1.1 cannot coalesce, and the check is skipped with that reason.
+    serves it over HTTP/1.1 only cannot coalesce: the row is ``not applicable`` with that
+    reason (out of the coverage, as QUIC rows of a target without HTTP/3), not a lost check.
     """
     if ctx.valid is None:
         return combine(ctx, [Attempt("h2 support", SKIP, "needs a valid client identity to see whether h2 is offered")])
@@ -65,10 +66,13 @@ def h2_coalescing(ctx: CheckContext) -> Finding:
         return combine(ctx, [Attempt("h2 support", SKIP, "needs the h2 package (a dependency of mtlsgate: pip install h2)")])
     offered, control = _h2_exchange(ctx, ctx.valid, ctx.protected_name, [ctx.protected_name])
     if not offered:
-        why = "the target does not offer HTTP/2 via ALPN (it chose http/1.1), so there is no connection to coalesce"
-        if not isinstance(control[0][1], Accepted):
+        if not isinstance(control[0][1], Accepted):  # h2 may be offered: a real skip, lost coverage
             why = f"could not see whether h2 is offered: a valid client offering h2 got {describe(control[0][1])}"
-        return combine(ctx, [Attempt("h2 support", SKIP, why, control[0][1])])
+            return combine(ctx, [Attempt("h2 support", SKIP, why, control[0][1])])
+        # Served, over HTTP/1.1: no h2 to coalesce on, like a QUIC row of a target without HTTP/3.
+        why = "the target does not offer HTTP/2 via ALPN (it chose http/1.1), so there is no connection to coalesce"
+        found = combine(ctx, [Attempt("h2 support", SKIP, why, control[0][1])])
+        return replace(found, verdict=replace(found.verdict, observed=NOT_APPLICABLE))
     if ctx.no_cert_admitted:
         return combine(ctx, [Attempt("h2 stream for the protected name", SKIP, NO_CERT_ADMITTED)])
     other = alt_name(ctx)

@@ -15,6 +15,7 @@ from .expect import (
     FAIL,
     INCONCLUSIVE,
     INTERMEDIATE_CAUSES,
+    NOT_APPLICABLE,
     PASS,
     SKIP,
     UNSUPPORTED,
@@ -45,6 +46,7 @@ from .profiles import (
 )
 
 __all__ = [
+    "NOT_APPLICABLE",
     "SIGNALS",
     "POLICY_VALUES",
     "CA_NAMES_VALUES",

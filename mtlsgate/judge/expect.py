@@ -15,6 +15,11 @@ from ..wire import Accepted, Misdirected, Outcome, RejectedEOF, RejectedHTTP, Re
 from .profiles import Profile
 
 PASS, FAIL, WARN, SKIP, UNSUPPORTED = "pass", "fail", "warn", "skip", "unsupported"
+#: ``observed`` of a skip the target's transport decides: it does not offer it (no HTTP/3, no
+#: TLS 1.2, no HTTP/2 for the coalescing check), or the check has no verdict over it (a
+#: QUIC-only check over TCP). Not lost coverage: left out of the coverage count, never fails
+#: ``--require-all`` (mtlsgate.report re-exports it).
+NOT_APPLICABLE = "not applicable"
 #: The check ran but its answer says nothing about what it names: the certificate was never
 #: sent, or the valid sibling (the same client without the fault) was refused too. Never a
 #: pass, never a failure of the run.
@@ -145,4 +150,4 @@ def intermediate_refused(verdict: Verdict, direct: Outcome, baseline: Outcome | 
                    f"{verdict.reason}, while a leaf directly under the client CA is accepted: {INTERMEDIATE_CAUSES}")
 
 
-__all__ = ["PASS", "INTERMEDIATE_CAUSES", "intermediate_refused", "FAIL", "WARN", "SKIP", "UNSUPPORTED", "INCONCLUSIVE", "not_sent", "against_sibling", "Observation", "observe", "Verdict", "judge"]
+__all__ = ["PASS", "NOT_APPLICABLE", "INTERMEDIATE_CAUSES", "intermediate_refused", "FAIL", "WARN", "SKIP", "UNSUPPORTED", "INCONCLUSIVE", "not_sent", "against_sibling", "Observation", "observe", "Verdict", "judge"]

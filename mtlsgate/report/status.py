@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..judge import NOT_APPLICABLE  # defined where checks can reach it; every report counts it
+
 #: ``waived``: a failure a waiver accepts (reported as XFAIL); counted apart from ``fail``.
 #: ``inconclusive``: the check ran but its answer proves nothing (certificate not sent, valid
 #: sibling refused too); never a pass, never fails the run.
@@ -21,10 +23,6 @@ VERDICT_ORDER = ("fail", "waived", "warn", "inconclusive", "unsupported", "skip"
 #: unsupported, and any verdict this module does not know) means the check did not decide:
 #: it lowers the coverage.
 DECISIVE = frozenset({"pass", "warn", "fail", "waived"})
-#: ``observed`` of a skip over a transport the target does not offer (no HTTP/3, no TLS 1.2), or
-#: that the check has no verdict over (a QUIC-only check over TCP): not lost coverage, so it is
-#: left out of the coverage count and never fails ``--require-all``.
-NOT_APPLICABLE = "not applicable"
 
 
 @dataclass

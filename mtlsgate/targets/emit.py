@@ -2,10 +2,14 @@
 
 It is the very template the suite's local targets run (``fixtures/targets/<lb>/correct.*``),
 rendered with the kit's files, so that what the self-tests prove is what the operator deploys.
+The templates quote every path the way their product's syntax wants it (a kit directory may
+hold a space); a path no product config can spell (a quote, a backslash, ``$``, a line break)
+is refused in one line rather than emitted broken.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +19,7 @@ from .local import LBS, binary_for, render_config
 from .provision import kit_lb_files
 
 START_COMMANDS = {
-    "nginx": "{bin} -p {dir}/ -c {conf} -g 'daemon off;'",
+    "nginx": "{bin} -p {dir}/ -c {conf} -g 'daemon off;'",  # each path shell-quoted (a space)
     "haproxy": "{bin} -db -f {conf}",
     "apache": "{bin} -X -d {dir} -f {conf}",
     "caddy": "{bin} run --config {conf} --adapter caddyfile",
@@ -31,6 +35,11 @@ _DEFAULT_BINARIES = {"nginx": "nginx", "haproxy": "haproxy", "apache": "apache2"
                      "squid": "squid"}
 
 
+#: Characters no template can carry inside a quoted path: the quote itself, the escape, nginx's
+#: variable sign (ssl_certificate expands $names), a line break.
+_UNSPELLABLE = ('"', "\\", "$", "\n", "\r")
+
+
 @dataclass(frozen=True)
 class Emitted:
     files: list[Path]
@@ -44,6 +53,10 @@ def emit_config(lb: str, kit_dir: Path, *, listen: tuple[str, int], backend: tup
         raise UsageError(f"--emit-config {lb}: expected one of {', '.join(LBS)}")
     kit = load_kit(kit_dir)
     outdir = (out or kit.directory / "config" / lb).resolve()
+    for path in (kit.directory.resolve(), outdir):
+        if any(c in str(path) for c in _UNSPELLABLE):
+            raise UsageError(f"--emit-config {lb}: {path}: a path with a quote, a backslash, '$' or a line break "
+                             f"cannot be written into {lb}'s configuration safely; use a directory without them")
     try:
         outdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for sub in ("run", "tmp", "logs", "data", "conf.d"):
@@ -55,7 +68,8 @@ def emit_config(lb: str, kit_dir: Path, *, listen: tuple[str, int], backend: tup
     paths = render_config(lb, "correct", files, outdir, host=host, port=port, alt_port=port + 1)
     _remove_unreferenced(outdir, paths)
     binary = binary_for(lb) or _DEFAULT_BINARIES[lb]
-    return Emitted(paths, START_COMMANDS[lb].format(bin=binary, dir=outdir, conf=paths[0]))
+    return Emitted(paths, START_COMMANDS[lb].format(bin=shlex.quote(binary), dir=shlex.quote(str(outdir)),
+                                                   conf=shlex.quote(str(paths[0]))))
 
 
 def _remove_unreferenced(outdir: Path, configs: list[Path]) -> None:
