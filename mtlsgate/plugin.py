@@ -236,6 +236,7 @@ class RunState:
         self.signal_seen: str | None = None  # SIGINT/SIGTERM during the session (raised again if swallowed)
         self.announced = False  # the abort line was already printed
         self.plans: dict[str, list[tuple[str, str]]] | None = None  # per target: the checks the items ask for
+        self.left: dict[str, int] | None = None  # per target: checks not reported yet (see _count_down)
         self.untestable: dict[str, str] = {}  # a fleet's targets that could not be tested, with their line
         opt = config.option
         try:
@@ -401,13 +402,28 @@ def _keep_targets_on_one_worker(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """One xdist group per target (a no-op without xdist's ``loadgroup``)."""
+    """A fleet's items target by target, and one xdist group per target (under xdist's ``loadgroup``).
+
+    pytest orders items test function by test function, so the first check alone would
+    visit all 50 targets of a fleet before the second check ran: every target was started
+    at once, each with its own connections, instead of ``--connections`` over two or three
+    targets at a time. Within a target the suite's order stays (a stable sort).
+    """
+    state = config.stash.get(GATE_KEY, None)
+    if state is not None and len(state.targets) > 1:
+        rank = {spec: n for n, spec in enumerate(state.targets)}
+        items.sort(key=lambda item: rank.get(_target_of(item), -1))
     if not getattr(config.option, "dist", "no").startswith("loadgroup"):
         return
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "gate" in callspec.params:
             item.add_marker(pytest.mark.xdist_group(f"mtlsgate:{callspec.params['gate'][0]}"))
+
+
+def _target_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params["gate"][0] if callspec is not None and "gate" in callspec.params else None
 
 
 def _check_ids(function: Any, cache: dict[Any, tuple[str, ...]]) -> tuple[str, ...]:
@@ -472,6 +488,21 @@ def _run_ahead(state: RunState, gate: Gate, spec: str, items: list[pytest.Item])
             gate.prefetch(other, state.plans[other], min(opt.per_target_connections, opt.connections))
 
 
+def _count_down(state: RunState, gate: Gate, spec: str, items: list[pytest.Item]) -> None:
+    """After a fleet target's last check, :meth:`Gate.finish` lets its connections and memory go.
+
+    Only an optimisation: a check that still came for the target would build what it needs again.
+    """
+    if state.left is None:
+        if state.plans is None:
+            state.plans = check_plans(items)
+        state.left = {name: len(plan) for name, plan in state.plans.items()}
+    if len(state.left) > 1 and spec in state.left:
+        state.left[spec] -= 1
+        if state.left[spec] == 0:
+            gate.finish(spec)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "gate" not in metafunc.fixturenames:
         return
@@ -512,6 +543,7 @@ class CheckRunner:
             pytest.skip(f"run stopped: {self._state.aborted}")
         _run_ahead(self._state, gate, self.target, self._node.session.items)
         record = gate.run_check(self.target, self.tls_version, check_id)
+        _count_down(self._state, gate, self.target, self._node.session.items)
         if record.observed == "not run" and (gate.aborted or record.target in gate.untestable):
             # a row the run stopped before: one that never runs over this transport is still not applicable
             never = never_runs(check_id, self.tls_version, self.target, unsupported_transports(gate, []))

@@ -304,6 +304,13 @@ class Targets:
                                     f"QUIC ({describe(good)})")
         return baseline
 
+    def release(self, spec: str) -> None:
+        """``spec``'s checks are all reported: drop its credentials and TLS contexts (its verdicts stay)."""
+        state = self.states.get(spec)
+        if state is not None:
+            state.credentials.clear()
+            state.prober.release()
+
     def credential(self, state: TargetState, check_id: str) -> Credential | None:
         if check_id not in state.credentials:
             state.credentials[check_id] = catalogue.get(check_id).build(state.materials)
