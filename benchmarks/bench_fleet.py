@@ -19,6 +19,11 @@ unsharded report, start-up (``pytest --co -q``, median of 7, and ``python -X imp
 of the plugin), and sslyze's client-auth scan of the same fleet if sslyze is installed.
 
     python benchmarks/bench_fleet.py --listeners 50
+    python benchmarks/bench_fleet.py --startup-only --python /tmp/venv/bin/python --python python3
+
+Start-up depends on the environment's other pytest plugins (each loads in every session):
+``--python`` measures it with other interpreters too, e.g. a fresh venv holding only
+``pip install -e .`` (what a CI job has), beside a developer's.
 """
 
 from __future__ import annotations
@@ -278,23 +283,45 @@ def pytest_run(label: str, inventory: Path, reports: Path, *extra: str) -> Run:
                os.waitstatus_to_exitcode(status), rows, report["counts"])
 
 
-def startup(repeat: int) -> tuple[float, float]:
-    """(median wall of ``pytest --co -q suites``, importtime total of ``import mtlsgate.plugin`` in s)."""
+def pytest_plugins(python: str) -> list[str]:
+    """The pytest plugins ``python``'s environment installs (entry points): they all load at every start-up."""
+    code = ("import importlib.metadata as m; print(' '.join(sorted({d.metadata['Name'] for d in m.distributions() "
+            "for e in d.entry_points if e.group == 'pytest11'})))")
+    return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+
+
+def startup(repeat: int, python: str) -> float:
+    """Median wall of ``pytest --co -q suites`` with ``python``, after one warm-up start.
+
+    The warm-up writes the bytecode cache, as an installed wheel has it and any checkout
+    after its first run: with ``PYTHONDONTWRITEBYTECODE=1`` and no cache, every start
+    compiles mtlsgate again and pytest rewrites the suites' asserts again (~0.3 s more here).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = str(ROOT)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    cmd = [python, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider", "suites"]
+    subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)  # warm-up
     walls = []
     for _ in range(repeat):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider", "suites"], cwd=ROOT,
-                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         walls.append(time.perf_counter() - started)
+    return statistics.median(walls)
+
+
+def import_time(repeat: int) -> float:
+    """Median ``-X importtime`` total of ``import mtlsgate.plugin`` (what every pytest session imports), in s."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = str(ROOT)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     imports = []
     for _ in range(repeat):
         out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import mtlsgate.plugin"], cwd=ROOT, env=env,
                              capture_output=True, text=True, check=True).stderr
         line = next(x for x in out.splitlines() if x.rstrip().endswith("| mtlsgate.plugin"))
         imports.append(int(line.split("|")[1]) / 1e6)
-    return statistics.median(walls), statistics.median(imports)
+    return statistics.median(imports)
 
 
 def merged_equals(inventory: Path, base: Path, whole: Run, shards: int) -> tuple[bool, float]:
@@ -333,13 +360,28 @@ def sslyze_side_by_side(inventory: Path) -> str:
             f"answers: {sorted(set(answers))}")
 
 
+def print_startup(repeat: int, pythons: list[str]) -> None:
+    print(f"start-up, `pytest --co -q suites` (median of {repeat}; load average {os.getloadavg()[0]:.1f}):")
+    for python in pythons:
+        plugins = ", ".join(pytest_plugins(python))
+        print(f"- {python}: {startup(repeat, python):.2f} s (its pytest plugins: {plugins})")
+    print(f"- import mtlsgate.plugin: {import_time(repeat) * 1000:.0f} ms (-X importtime, median)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listeners", type=int, default=50, help="listeners in the fleet (even; default 50)")
     parser.add_argument("--repeat", type=int, default=7, help="start-up measurements (median)")
     parser.add_argument("--skip-sequential", action="store_true", help="skip the (slow) sequential run")
+    parser.add_argument("--startup-only", action="store_true", help="measure start-up only (no fleet)")
+    parser.add_argument("--python", action="append", default=None, metavar="PATH",
+                        help="interpreter(s) to measure start-up with, e.g. a fresh venv's with only `pip install -e .` "
+                             "(repeatable; default: this one)")
     args = parser.parse_args()
     load_before = os.getloadavg()
+    if args.startup_only:
+        print_startup(args.repeat, args.python or [sys.executable])
+        return 0
     with tempfile.TemporaryDirectory(prefix="mtlsgate-fleet-") as tmp:
         base = Path(tmp)
         cache = Path(os.environ.get("MTLSGATE_FLEET_CACHE", Path(tempfile.gettempdir()) / "mtlsgate-fleet-keys"))
@@ -353,7 +395,6 @@ def main() -> int:
             reference = runs[0]
             same_merge, shard_wall = merged_equals(inventory, base / "shards", runs[-1], 3)
             sslyze = sslyze_side_by_side(inventory)
-        co_wall, import_s = startup(args.repeat)
     load_after = os.getloadavg()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load average {load_before[0]:.1f} before / {load_after[0]:.1f} after")
@@ -370,8 +411,7 @@ def main() -> int:
     print(f"checks per run: {reference.checks} over {reference.targets} targets; counts {reference.counts}")
     print(f"3 shards run one after another (slowest {shard_wall:.1f} s), merged with mtlsgate merge: "
           f"{'equal to' if same_merge else 'DIFFERENT from'} the unsharded report")
-    print(f"start-up: pytest --co -q suites {co_wall:.2f} s (median of {args.repeat}); "
-          f"import mtlsgate.plugin {import_s * 1000:.0f} ms (-X importtime, median)")
+    print_startup(args.repeat, args.python or [sys.executable])
     print(sslyze)
     return 0
 
