@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 GATE_KEY = pytest.StashKey["RunState"]()
 RECORD_PROPERTY = "mtlsgate"
 ABORT_PROPERTY = "mtlsgate-aborted"
+LOADGROUP_INPUT = "mtlsgate-loadgroup"  # xdist workerinput: the controller distributes by target
 UNTESTABLE_PROPERTY = "mtlsgate-untestable"  # a fleet's target that could not be tested: [name, line]
 
 
@@ -401,6 +402,13 @@ def _keep_targets_on_one_worker(config: pytest.Config) -> None:
         config.option.dist = "loadgroup"
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist's controller, per worker: whether the run groups a target's checks on one worker."""
+    node.workerinput[LOADGROUP_INPUT] = getattr(node.config.option, "dist", "no") == "loadgroup"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the xdist_group marks into node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A fleet's items target by target, and one xdist group per target (under xdist's ``loadgroup``).
 
@@ -413,7 +421,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if state is not None and len(state.targets) > 1:
         rank = {spec: n for n, spec in enumerate(state.targets)}
         items.sort(key=lambda item: rank.get(_target_of(item), -1))
-    if not getattr(config.option, "dist", "no").startswith("loadgroup"):
+    # A worker of xdist parses only the command line (dist "no" unless --dist was typed): the controller
+    # tells it (pytest_configure_node), and xdist's own hook, after this one, suffixes the node ids.
+    on_worker = bool(getattr(config, "workerinput", {}).get(LOADGROUP_INPUT))
+    if on_worker:
+        config.option.loadgroup = True
+    if not (on_worker or getattr(config.option, "dist", "no").startswith("loadgroup")):
         return
     for item in items:
         callspec = getattr(item, "callspec", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
@@ -51,8 +52,13 @@ def test_two_local_targets_under_xdist_report_every_check_of_both(run_suite):
     for lb in ("nginx", "haproxy"):
         require_lb(lb)
     pytest.importorskip("xdist")
-    run = run_suite("--target", "local:nginx", "--target", "local:haproxy", "-n", "2")
+    run = run_suite("--target", "local:nginx", "--target", "local:haproxy", "-n", "2", "-vv")
     assert run.exit_code == 0, run.output[-3000:]
+    # a target's checks stay on one worker (xdist's default would spread them, starting each target twice)
+    workers = {}
+    for worker, target in re.findall(r"\[(gw\d+)\].*?::\w+\[(local:\w+)-", run.output):
+        workers.setdefault(target, set()).add(worker)
+    assert set(workers) == {"local:nginx", "local:haproxy"} and all(len(w) == 1 for w in workers.values()), workers
     ids = {c.id for c in catalogue.CASES} | {MODE_CHECK, FUZZ_CHECK} | set(PROBE_CHECKS)
     for target in ("local:nginx", "local:haproxy"):
         seen = Counter((c["id"], c["tls_version"]) for c in run.report["checks"] if c["target"] == target)
