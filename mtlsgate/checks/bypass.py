@@ -56,29 +56,34 @@ def no_sni(ctx: CheckContext) -> Finding:
 def h2_coalescing(ctx: CheckContext) -> Finding:
     """HTTP/2: a second stream for the protected name on a connection opened for another name.
 
-    A valid client first shows whether the target offers h2 at all (ALPN); a target that
-    serves it over HTTP/1.1 only cannot coalesce: the row is ``not applicable`` with that
-    reason (out of the coverage, as QUIC rows of a target without HTTP/3), not a lost check.
+    A valid client first shows whether the protected name offers h2 (ALPN), then a client
+    without a certificate opens an h2 connection for another name and asks for the protected
+    one. Only when neither connection negotiates h2 is there nothing to coalesce: the row is
+    ``not applicable`` with that reason (out of the coverage, as QUIC rows of a target without
+    HTTP/3), not a lost check. A listener may offer h2 for some names only (HAProxy crt-list
+    ``alpn``), so the protected name's answer alone does not decide it.
     """
     if ctx.valid is None:
         return combine(ctx, [Attempt("h2 support", SKIP, "needs a valid client identity to see whether h2 is offered")])
     if importlib.util.find_spec("h2") is None:
         return combine(ctx, [Attempt("h2 support", SKIP, "needs the h2 package (a dependency of mtlsgate: pip install h2)")])
     offered, control = _h2_exchange(ctx, ctx.valid, ctx.protected_name, [ctx.protected_name])
-    if not offered:
-        if not isinstance(control[0][1], Accepted):  # h2 may be offered: a real skip, lost coverage
-            why = f"could not see whether h2 is offered: a valid client offering h2 got {describe(control[0][1])}"
-            return combine(ctx, [Attempt("h2 support", SKIP, why, control[0][1])])
-        # Served, over HTTP/1.1: no h2 to coalesce on, like a QUIC row of a target without HTTP/3.
-        why = "the target does not offer HTTP/2 via ALPN (it chose http/1.1), so there is no connection to coalesce"
-        found = combine(ctx, [Attempt("h2 support", SKIP, why, control[0][1])])
-        return replace(found, verdict=replace(found.verdict, observed=NOT_APPLICABLE))
+    if not offered and not isinstance(control[0][1], Accepted):  # h2 may be offered: a real skip, lost coverage
+        why = f"could not see whether h2 is offered: a valid client offering h2 got {describe(control[0][1])}"
+        return combine(ctx, [Attempt("h2 support", SKIP, why, control[0][1])])
     if ctx.no_cert_admitted:
         return combine(ctx, [Attempt("h2 stream for the protected name", SKIP, NO_CERT_ADMITTED)])
     other = alt_name(ctx)
-    _, streams = _h2_exchange(ctx, None, other, [other, ctx.protected_name])
-    attempts = [Attempt("h2 with a valid certificate, :authority " + ctx.protected_name, PASS,
-                        "h2 negotiated; a valid client is served over h2", control[0][1])]
+    opened, streams = _h2_exchange(ctx, None, other, [other, ctx.protected_name])
+    if not offered and not opened:
+        why = (f"the target does not offer HTTP/2 via ALPN, so there is no connection to coalesce: a valid client "
+               f"of {ctx.protected_name} is served over http/1.1, and a client without a certificate opening "
+               f"{other} got no h2 connection ({describe(streams[0][1])})")
+        found = combine(ctx, [Attempt("h2 support", SKIP, why, control[0][1])])
+        return replace(found, verdict=replace(found.verdict, observed=NOT_APPLICABLE))
+    served = ("h2 negotiated; a valid client is served over h2" if offered else
+              f"a valid client is served over http/1.1, but {other} offers h2 to a client without a certificate")
+    attempts = [Attempt("h2 with a valid certificate, :authority " + ctx.protected_name, PASS, served, control[0][1])]
     for authority, outcome in streams:
         if authority == other:
             attempts.append(Attempt(f"no certificate, SNI {other}, stream :authority {other}", PASS,
