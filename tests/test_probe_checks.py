@@ -12,8 +12,10 @@ from mtlsgate.checks.canames import name_of
 from mtlsgate.checks.headercheck import SPOOF_MARK, spoof_batches
 from mtlsgate.checks.headers import CLIENT_CERT_HEADERS
 from mtlsgate.checks.identity import cert_der, matches
+from mtlsgate.checks.possession import _parse_chain, _parse_key, _Parsed
 from mtlsgate.errors import UsageError
 from mtlsgate.judge.profiles import load
+from mtlsgate.pki import key_pem, pem
 from mtlsgate.targets.reference import parse_sni
 
 
@@ -118,3 +120,22 @@ def test_an_unknown_sni_refused_with_alert_112_is_a_rejection_not_an_unreachable
 
     assert alert_name("TLSV1_UNRECOGNIZED_NAME") == "unrecognized_name"  # Traefik sniStrict, for example
     assert alert_name("TLSV13_ALERT_CERTIFICATE_REQUIRED") == "certificate_required"
+
+
+def test_forging_client_parses_each_key_and_chain_once_and_keeps_a_bounded_number(lab):
+    parsed = _Parsed(2)
+    calls = []
+
+    def counting(parse):
+        return lambda text: calls.append(text) or parse(text)
+
+    ident = lab.identity
+    key = parsed.get("key", key_pem(ident.key), counting(_parse_key))
+    assert key.hasPrivateKey() and parsed.get("key", key_pem(ident.key), counting(_parse_key)) is key
+    chain = parsed.get("chain", pem(ident.cert, *ident.chain), counting(_parse_chain))
+    assert chain.getNumCerts() == 1 + len(ident.chain)
+    assert len(calls) == 2  # the second key lookup parsed nothing
+    # the same bytes under another kind are another entry; the least recently used one goes
+    parsed.get("chain", key_pem(ident.key), lambda text: "not a chain")
+    assert parsed.get("chain", pem(ident.cert, *ident.chain), counting(_parse_chain)) is chain
+    assert parsed.get("key", key_pem(ident.key), counting(_parse_key)) is not key and len(calls) == 3

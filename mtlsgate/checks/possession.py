@@ -8,15 +8,21 @@ one attempt signs with another key of the same type, one leaves the message out.
 attempt counts only if the forged handshake was actually sent; otherwise it is reported
 as not possible, never as a pass. tlslite does not verify the server certificate here:
 preflight did, and this client is the attacker.
+
+A fleet run makes four forged handshakes per target, so parsed tlslite keys and chains are
+cached per process (what the server sees does not change).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import socket
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -36,6 +42,57 @@ def load_tlslite() -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)
         import tlslite.api
     return tlslite
+
+
+class _Parsed:
+    """A bounded, thread-safe LRU of parsed tlslite objects (keys, chains), keyed by a digest of their PEM.
+
+    Parsing a PEM key in tlslite costs about a millisecond (pure-Python ASN.1, and the public
+    point recomputed from the secret), and the same few keys and chains are parsed for every
+    target and TLS version. The objects are only read once parsed (tlslite's RSA key locks its
+    own blinding state), so threads may share them.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, kind: str, text: bytes, parse: Callable[[str], Any]) -> Any:
+        key = (kind, hashlib.sha256(text).digest())
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        made = parse(text.decode())  # outside the lock: a slow parse does not hold up the other threads
+        with self._lock:
+            self._items[key] = made
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return made
+
+
+#: One per process: a fleet run's targets share the suite's keys; 64 covers every chain of a target
+#: and the next few, so a run target by target re-parses nothing.
+_PARSED = _Parsed(64)
+
+
+def _parse_key(text: str) -> Any:
+    load_tlslite()
+    from tlslite.api import parsePEMKey
+
+    return parsePEMKey(text, private=True)
+
+
+def _parse_chain(text: str) -> Any:
+    load_tlslite()
+    from tlslite.api import X509CertChain
+
+    chain = X509CertChain()
+    chain.parsePemList(text)
+    return chain
 
 
 def _client_class() -> Any:
@@ -68,15 +125,14 @@ def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop
     Returns (outcome, note); outcome is None when the forged message could not be sent.
     """
     load_tlslite()
-    from tlslite.api import HandshakeSettings, X509CertChain, parsePEMKey
+    from tlslite.api import HandshakeSettings
     from tlslite.constants import AlertDescription
     from tlslite.errors import TLSAbruptCloseError, TLSError, TLSLocalAlert, TLSRemoteAlert
 
     settings = HandshakeSettings()
     settings.minVersion = settings.maxVersion = _VERSIONS[ctx.tls_version]
-    chain = X509CertChain()
-    chain.parsePemList(pem(cred.cert, *cred.chain).decode())
-    key = parsePEMKey(key_pem(signing_key).decode(), private=True)
+    chain = _PARSED.get("chain", pem(cred.cert, *cred.chain), _parse_chain)
+    key = _PARSED.get("key", key_pem(signing_key), _parse_key)
     sni = ctx.target.server_name
     base = Evidence(requested_version=ctx.tls_version, server_name=sni, host_header=ctx.protected_name)
     started = time.monotonic()
