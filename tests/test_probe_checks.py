@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import urllib.parse
 
 import pytest
@@ -12,7 +13,15 @@ from mtlsgate.checks.canames import name_of
 from mtlsgate.checks.headercheck import SPOOF_MARK, spoof_batches
 from mtlsgate.checks.headers import CLIENT_CERT_HEADERS
 from mtlsgate.checks.identity import cert_der, matches
-from mtlsgate.checks.possession import _parse_chain, _parse_key, _Parsed
+from mtlsgate.checks.possession import (
+    _client_class,
+    _native_aesgcm,
+    _native_chacha20,
+    _parse_chain,
+    _parse_key,
+    _Parsed,
+    load_tlslite,
+)
 from mtlsgate.errors import UsageError
 from mtlsgate.judge.profiles import load
 from mtlsgate.pki import key_pem, pem
@@ -139,3 +148,36 @@ def test_forging_client_parses_each_key_and_chain_once_and_keeps_a_bounded_numbe
     parsed.get("chain", key_pem(ident.key), lambda text: "not a chain")
     assert parsed.get("chain", pem(ident.cert, *ident.chain), counting(_parse_chain)) is chain
     assert parsed.get("key", key_pem(ident.key), counting(_parse_key)) is not key and len(calls) == 3
+
+
+@pytest.mark.parametrize("name", ["aes128gcm", "aes256gcm", "chacha20-poly1305"])
+def test_forging_client_records_are_byte_for_byte_tlslites_own(name):
+    load_tlslite()
+    from tlslite.utils import python_aesgcm, python_chacha20_poly1305
+
+    key = bytearray(range(16 if name == "aes128gcm" else 32))
+    ours, theirs = ((_native_aesgcm(key), python_aesgcm.new(key)) if name.startswith("aes")
+                    else (_native_chacha20(key), python_chacha20_poly1305.new(key)))
+    assert (ours.name, ours.isAEAD, ours.isBlockCipher, ours.nonceLength, ours.tagLength) == \
+        (theirs.name, theirs.isAEAD, theirs.isBlockCipher, theirs.nonceLength, theirs.tagLength)
+    nonce, aad = bytearray(b"\x07" * 12), bytearray(b"\x17\x03\x03\x00\x30")
+    for plaintext in (bytearray(), bytearray(b"GET / HTTP/1.1\r\n" * 50)):
+        sealed = ours.seal(nonce, plaintext, aad)
+        assert sealed == theirs.seal(nonce, plaintext, aad)
+        assert ours.open(nonce, sealed, aad) == plaintext == theirs.open(nonce, sealed, aad)
+        sealed[-1] ^= 1  # a forged tag: None, as tlslite's classes return, so the record layer sends bad_record_mac
+        assert ours.open(nonce, sealed, aad) is None and theirs.open(nonce, sealed, aad) is None
+
+
+def test_the_forging_connection_protects_gcm_and_chacha_records_natively_and_nothing_else():
+    load_tlslite()
+    from tlslite.constants import CipherSuite
+    from tlslite.recordlayer import createAES
+
+    a, b = socket.socketpair()
+    with a, b:
+        settings = _client_class()(a)._recordLayer._getCipherSettings
+        assert settings(CipherSuite.TLS_AES_128_GCM_SHA256) == (16, 4, _native_aesgcm)
+        assert settings(CipherSuite.TLS_AES_256_GCM_SHA384) == (32, 4, _native_aesgcm)
+        assert settings(CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256) == (32, 12, _native_chacha20)
+        assert settings(CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA)[2] is createAES  # the rest: tlslite's own
