@@ -14,6 +14,7 @@ from mtlsgate.checks.headercheck import SPOOF_MARK, spoof_batches
 from mtlsgate.checks.headers import CLIENT_CERT_HEADERS
 from mtlsgate.checks.identity import cert_der, matches
 from mtlsgate.checks.possession import (
+    _cheap_groups_first,
     _client_class,
     _native_aesgcm,
     _native_chacha20,
@@ -181,3 +182,15 @@ def test_the_forging_connection_protects_gcm_and_chacha_records_natively_and_not
         assert settings(CipherSuite.TLS_AES_256_GCM_SHA384) == (32, 4, _native_aesgcm)
         assert settings(CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256) == (32, 12, _native_chacha20)
         assert settings(CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA)[2] is createAES  # the rest: tlslite's own
+
+
+def test_forging_client_offers_every_group_it_did_and_sends_the_cheap_key_share_first():
+    load_tlslite()
+    from tlslite.api import HandshakeSettings
+
+    default, ours = HandshakeSettings(), HandshakeSettings()
+    _cheap_groups_first(ours)
+    assert ours.eccCurves[0] == "secp256r1" and sorted(ours.eccCurves) == sorted(default.eccCurves)
+    assert ours.keyShares == ["secp256r1"]  # a server wanting x25519 (offered) asks for it by HelloRetryRequest
+    assert (ours.cipherNames, ours.dhGroups) == (default.cipherNames, default.dhGroups)
+    assert ours.validate().keyShares == ["secp256r1"]

@@ -11,9 +11,10 @@ preflight did, and this client is the attacker.
 
 A fleet run makes four forged handshakes per target, so their pure-Python cost is kept down
 without changing what the server sees of the client's certificate or CertificateVerify:
-parsed tlslite keys and chains are cached per process, and the record protection (AES-GCM,
+parsed tlslite keys and chains are cached per process, the record protection (AES-GCM,
 ChaCha20-Poly1305, the algorithms the server picks from tlslite's unchanged offer) runs in
-OpenSSL through ``cryptography``.
+OpenSSL through ``cryptography``, and the key share sent first is P-256 (x25519 and the
+rest stay offered: a server that wants another group asks for it with a HelloRetryRequest).
 """
 
 from __future__ import annotations
@@ -204,6 +205,7 @@ def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop
 
     settings = HandshakeSettings()
     settings.minVersion = settings.maxVersion = _VERSIONS[ctx.tls_version]
+    _cheap_groups_first(settings)
     chain = _PARSED.get("chain", pem(cred.cert, *cred.chain), _parse_chain)
     key = _PARSED.get("key", key_pem(signing_key), _parse_key)
     sni = ctx.target.server_name
@@ -256,6 +258,20 @@ def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop
     if len(status_line) < 2 or not status_line[1].isdigit():
         return RejectedEOF(phase, _ev(base, conn, started, "no HTTP response")), ""
     return classify_response(int(status_line[1]), body, _ev(base, conn, started)), ""
+
+
+def _cheap_groups_first(settings: Any) -> None:
+    """Offer the same groups, P-256 first, and send only a P-256 key share.
+
+    In pure Python (with gmpy2) a P-256 key share and exchange cost a third of x25519's.
+    Every TLS 1.3 server must implement P-256 (RFC 8446, 9.1); one that will not use it asks
+    for another offered group with a HelloRetryRequest, which tlslite answers. TLS 1.2
+    servers that honour the client's order use P-256 too; the others pick from the full list.
+    """
+    first = "secp256r1"
+    if first in settings.eccCurves:
+        settings.eccCurves = [first, *(c for c in settings.eccCurves if c != first)]
+        settings.keyShares = [first]
 
 
 def _ev(base: Evidence, conn: Any, started: float, detail: str = "") -> Evidence:
