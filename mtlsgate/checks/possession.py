@@ -206,6 +206,12 @@ def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop
     settings = HandshakeSettings()
     settings.minVersion = settings.maxVersion = _VERSIONS[ctx.tls_version]
     _cheap_groups_first(settings)
+    # The chain goes in a plain Certificate message. Over TLS 1.3 tlslite-ng 0.8 otherwise sends a
+    # CompressedCertificate (RFC 8879) whenever its own ClientHello offered to receive one (it
+    # reads the extension from the ClientHello, not from the server's CertificateRequest); a server
+    # that never asked for it ends the handshake there (OpenSSL: unexpected_message, Go: EOF)
+    # whatever the signature, also with the right key: a rejection that proves nothing.
+    settings.certificate_compression_send = []
     chain = _PARSED.get("chain", pem(cred.cert, *cred.chain), _parse_chain)
     key = _PARSED.get("key", key_pem(signing_key), _parse_key)
     sni = ctx.target.server_name
