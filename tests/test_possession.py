@@ -52,6 +52,7 @@ def test_the_right_key_gets_in_and_a_forged_or_missing_certificate_verify_does_n
     with http_server(_server(lab, tmp_path, version)) as port:
         honest, note = forged_handshake(_ctx(port, version), ident, ident.key, False)
         assert isinstance(honest, Accepted) and honest.status == 200, (honest, note)
+        assert honest.evidence.tls_version == f"TLSv{version}"  # also once the server has closed
         forged, note = forged_handshake(_ctx(port, version), ident, wrong, False)
         assert isinstance(forged, RejectedTLS) and forged.alert == "decrypt_error", (forged, note)
         missing, note = forged_handshake(_ctx(port, version), ident, ident.key, True)

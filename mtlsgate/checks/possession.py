@@ -176,6 +176,7 @@ def _client_class() -> Any:
         drop_certificate_verify = False
         sent_certificate = False
         sent_bad_verify = False
+        negotiated: tuple[int, int] | None = None  # kept: tlslite forgets the version once the server closes
 
         def __init__(self, sock: socket.socket) -> None:
             super().__init__(sock)
@@ -230,6 +231,7 @@ def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop
             conn.handshakeClientCert(chain, key, settings=settings,
                                      serverName=sni if sni and not is_ip_address(sni) else None)
             phase = "after-handshake"
+            conn.negotiated = conn.version
             request = (f"GET / HTTP/1.1\r\nHost: {ctx.protected_name}\r\nUser-Agent: mtlsgate\r\n"
                        "Connection: close\r\n\r\n").encode("latin-1")
             conn.write(request)
@@ -281,7 +283,7 @@ def _cheap_groups_first(settings: Any) -> None:
 
 
 def _ev(base: Evidence, conn: Any, started: float, detail: str = "") -> Evidence:
-    version = {(3, 3): "TLSv1.2", (3, 4): "TLSv1.3"}.get(getattr(conn, "version", None) or (0, 0))
+    version = {(3, 3): "TLSv1.2", (3, 4): "TLSv1.3"}.get(getattr(conn, "negotiated", None) or conn.version or (0, 0))
     return Evidence(tls_version=version, requested_version=base.requested_version, server_name=base.server_name,
                     host_header=base.host_header, elapsed_ms=round((time.monotonic() - started) * 1000, 2),
                     detail=("tlslite-ng client; " + detail).strip("; "))
