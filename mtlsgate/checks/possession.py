@@ -165,6 +165,34 @@ def _native_records(record_layer: Any) -> None:
     record_layer._getCipherSettings = settings
 
 
+class _Socket(socket.socket):
+    """The forging client's TCP socket: once the handshake is done, a write may fail quietly.
+
+    Over TLS 1.3 the server judges the client's certificate after its own Finished; one that
+    refuses it sends an alert and closes, and the request written meanwhile then fails
+    (EPIPE, ECONNRESET) while the alert waits unread. tlslite forgets its keys when a write
+    fails, so the alert would be lost and the refusal reported as a bare EOF, depending on
+    timing. With the error swallowed, the read that follows finds the alert (or the close).
+    """
+
+    quiet_writes = False
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        try:
+            return super().send(data, flags)
+        except (BrokenPipeError, ConnectionResetError):
+            if not self.quiet_writes:
+                raise
+            return len(data)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        try:
+            super().sendall(data, flags)
+        except (BrokenPipeError, ConnectionResetError):
+            if not self.quiet_writes:
+                raise
+
+
 def _client_class() -> Any:
     load_tlslite()
     from tlslite.messages import Certificate, CertificateVerify
@@ -219,9 +247,11 @@ def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop
     base = Evidence(requested_version=ctx.tls_version, server_name=sni, host_header=ctx.protected_name)
     started = time.monotonic()
     try:
-        raw = socket.create_connection((ctx.target.endpoint.host, ctx.target.endpoint.port), timeout=ctx.timeout)
+        tcp = socket.create_connection((ctx.target.endpoint.host, ctx.target.endpoint.port), timeout=ctx.timeout)
     except OSError as exc:
         return Unreachable(f"connect: {exc}", base), ""
+    raw = _Socket(tcp.family, tcp.type, tcp.proto, fileno=tcp.detach())
+    raw.settimeout(ctx.timeout)
     # tlslite writes each handshake message with its own send(); with Nagle's algorithm the
     # TLS 1.3 flight (Certificate, CertificateVerify, Finished) waited ~40 ms on the server's
     # delayed ACK. The bytes are the same, they just leave at once.
@@ -236,6 +266,7 @@ def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop
                                      serverName=sni if sni and not is_ip_address(sni) else None)
             phase = "after-handshake"
             conn.negotiated = conn.version
+            raw.quiet_writes = True
             request = (f"GET / HTTP/1.1\r\nHost: {ctx.protected_name}\r\nUser-Agent: mtlsgate\r\n"
                        "Connection: close\r\n\r\n").encode("latin-1")
             conn.write(request)
