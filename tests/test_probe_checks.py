@@ -194,3 +194,25 @@ def test_forging_client_offers_every_group_it_did_and_sends_the_cheap_key_share_
     assert ours.keyShares == ["secp256r1"]  # a server wanting x25519 (offered) asks for it by HelloRetryRequest
     assert (ours.cipherNames, ours.dhGroups) == (default.cipherNames, default.dhGroups)
     assert ours.validate().keyShares == ["secp256r1"]
+
+
+@pytest.mark.parametrize("kind", ["p256", "p384", "rsa2048"])
+def test_forging_client_keys_verify_in_openssl_exactly_as_in_python(pool, kind):
+    load_tlslite()
+    import hashlib
+
+    ours = _parse_key(key_pem(pool.get(kind, 97)).decode())
+    theirs = type(ours).__new__(type(ours))
+    theirs.__dict__ = {k: v for k, v in ours.__dict__.items() if k != "_verify"}  # the same key, tlslite's verify
+    assert ("_verify" in ours.__dict__) == (kind != "rsa2048")  # RSA (gmpy2) stays tlslite's own
+    if kind == "rsa2048":
+        return
+    for hash_name in ("sha256", "sha384", "sha512", "sha1"):  # cut to the curve's size, as tlslite does
+        digest = bytearray(getattr(hashlib, hash_name)(b"transcript").digest()[:ours.private_key.curve.baselen])
+        signature = ours.sign(digest, None, hash_name, None)
+        assert ours.verify(signature, digest, None, hash_name, None) and theirs.verify(signature, digest, None, hash_name, None)
+        wrong_digest = bytearray(digest)
+        wrong_digest[0] ^= 1
+        assert not ours.verify(signature, wrong_digest, None, hash_name, None)
+        assert not theirs.verify(signature, wrong_digest, None, hash_name, None)
+        assert not ours.verify(bytearray(b"\x30\x00"), digest, None, hash_name, None)  # not a signature at all

@@ -29,8 +29,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from ..judge import FAIL, PASS, SKIP, judge
@@ -89,7 +91,45 @@ def _parse_key(text: str) -> Any:
     load_tlslite()
     from tlslite.api import parsePEMKey
 
-    return parsePEMKey(text, private=True)
+    return _native_ecdsa_verify(parsePEMKey(text, private=True))
+
+
+#: python-ecdsa's curve names (what tlslite's ECDSA keys hold) -> OpenSSL's.
+_EC_CURVES = {"NIST256p": ec.SECP256R1(), "NIST384p": ec.SECP384R1(), "NIST521p": ec.SECP521R1()}
+#: ECDSA signs a digest's bytes whatever hash made them; Prehashed only checks the length.
+_DIGEST_SIZES = {h.digest_size: h for h in (hashes.SHA1(), hashes.SHA224(), hashes.SHA256(), hashes.SHA384(),
+                                            hashes.SHA512())}
+
+
+def _native_ecdsa_verify(key: Any) -> Any:
+    """Have a tlslite ECDSA key verify signatures in OpenSSL; returns the key.
+
+    A forged handshake verifies two ECDSA signatures in pure Python: the server's
+    (CertificateVerify or ServerKeyExchange) and its own CertificateVerify, which tlslite
+    checks before sending (~0.8 ms each). The verdict is the same from OpenSSL: ECDSA over
+    the same digest bytes and public point. Other key types and curves keep tlslite's own.
+    """
+    public = getattr(key, "public_key", None)
+    curve = _EC_CURVES.get(getattr(getattr(public, "curve", None), "name", ""))
+    if getattr(key, "key_type", None) != "ecdsa" or curve is None:
+        return key
+    point = public.pubkey.point
+    native = ec.EllipticCurvePublicNumbers(int(point.x()), int(point.y()), curve).public_key()
+    pure = key._verify
+
+    def verify(signature: bytearray, hash_bytes: bytearray) -> bool:
+        digest = bytes(hash_bytes)
+        algorithm = _DIGEST_SIZES.get(len(digest))
+        if algorithm is None:
+            return bool(pure(signature, hash_bytes))
+        try:
+            native.verify(bytes(signature), digest, ec.ECDSA(Prehashed(algorithm)))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    key._verify = verify
+    return key
 
 
 def _parse_chain(text: str) -> Any:
@@ -209,6 +249,13 @@ def _client_class() -> Any:
         def __init__(self, sock: socket.socket) -> None:
             super().__init__(sock)
             _native_records(self._recordLayer)
+
+        def _clientGetKeyFromChain(self, certificate: Any, settings: Any, tack_ext: Any = None) -> Iterator[Any]:  # noqa: N802
+            """tlslite's, with the server's ECDSA key verifying in OpenSSL."""
+            for result in super()._clientGetKeyFromChain(certificate, settings, tack_ext):
+                if result not in (0, 1):
+                    _native_ecdsa_verify(result[0])
+                yield result
 
         def _sendMsg(self, msg: Any, randomizeFirstBlock: bool = True, update_hashes: bool = True) -> Iterator[Any]:
             if isinstance(msg, Certificate):
