@@ -11,10 +11,12 @@ preflight did, and this client is the attacker.
 
 A fleet run makes four forged handshakes per target, so their pure-Python cost is kept down
 without changing what the server sees of the client's certificate or CertificateVerify:
-parsed tlslite keys and chains are cached per process, the record protection (AES-GCM,
-ChaCha20-Poly1305, the algorithms the server picks from tlslite's unchanged offer) runs in
-OpenSSL through ``cryptography``, and the key share sent first is P-256 (x25519 and the
-rest stay offered: a server that wants another group asks for it with a HelloRetryRequest).
+parsed tlslite keys and chains are cached per process; the record protection (AES-GCM,
+ChaCha20-Poly1305, the algorithms the server picks from tlslite's unchanged offer) and ECDSA
+signature checks run in OpenSSL through ``cryptography``; the key share sent first is P-256
+(x25519 and the rest stay offered: a server that wants another group asks for it with a
+HelloRetryRequest); and the socket sends without Nagle's delay. The certificate is always
+sent uncompressed (see ``forged_handshake``).
 """
 
 from __future__ import annotations
