@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import urllib.parse
 
 import pytest
@@ -12,8 +13,19 @@ from mtlsgate.checks.canames import name_of
 from mtlsgate.checks.headercheck import SPOOF_MARK, spoof_batches
 from mtlsgate.checks.headers import CLIENT_CERT_HEADERS
 from mtlsgate.checks.identity import cert_der, matches
+from mtlsgate.checks.possession import (
+    _cheap_groups_first,
+    _client_class,
+    _native_aesgcm,
+    _native_chacha20,
+    _parse_chain,
+    _parse_key,
+    _Parsed,
+    load_tlslite,
+)
 from mtlsgate.errors import UsageError
 from mtlsgate.judge.profiles import load
+from mtlsgate.pki import key_pem, pem
 from mtlsgate.targets.reference import parse_sni
 
 
@@ -118,3 +130,89 @@ def test_an_unknown_sni_refused_with_alert_112_is_a_rejection_not_an_unreachable
 
     assert alert_name("TLSV1_UNRECOGNIZED_NAME") == "unrecognized_name"  # Traefik sniStrict, for example
     assert alert_name("TLSV13_ALERT_CERTIFICATE_REQUIRED") == "certificate_required"
+
+
+def test_forging_client_parses_each_key_and_chain_once_and_keeps_a_bounded_number(lab):
+    parsed = _Parsed(2)
+    calls = []
+
+    def counting(parse):
+        return lambda text: calls.append(text) or parse(text)
+
+    ident = lab.identity
+    key = parsed.get("key", key_pem(ident.key), counting(_parse_key))
+    assert key.hasPrivateKey() and parsed.get("key", key_pem(ident.key), counting(_parse_key)) is key
+    chain = parsed.get("chain", pem(ident.cert, *ident.chain), counting(_parse_chain))
+    assert chain.getNumCerts() == 1 + len(ident.chain)
+    assert len(calls) == 2  # the second key lookup parsed nothing
+    # the same bytes under another kind are another entry; the least recently used one goes
+    parsed.get("chain", key_pem(ident.key), lambda text: "not a chain")
+    assert parsed.get("chain", pem(ident.cert, *ident.chain), counting(_parse_chain)) is chain
+    assert parsed.get("key", key_pem(ident.key), counting(_parse_key)) is not key and len(calls) == 3
+
+
+@pytest.mark.parametrize("name", ["aes128gcm", "aes256gcm", "chacha20-poly1305"])
+def test_forging_client_records_are_byte_for_byte_tlslites_own(name):
+    load_tlslite()
+    from tlslite.utils import python_aesgcm, python_chacha20_poly1305
+
+    key = bytearray(range(16 if name == "aes128gcm" else 32))
+    ours, theirs = ((_native_aesgcm(key), python_aesgcm.new(key)) if name.startswith("aes")
+                    else (_native_chacha20(key), python_chacha20_poly1305.new(key)))
+    assert (ours.name, ours.isAEAD, ours.isBlockCipher, ours.nonceLength, ours.tagLength) == \
+        (theirs.name, theirs.isAEAD, theirs.isBlockCipher, theirs.nonceLength, theirs.tagLength)
+    nonce, aad = bytearray(b"\x07" * 12), bytearray(b"\x17\x03\x03\x00\x30")
+    for plaintext in (bytearray(), bytearray(b"GET / HTTP/1.1\r\n" * 50)):
+        sealed = ours.seal(nonce, plaintext, aad)
+        assert sealed == theirs.seal(nonce, plaintext, aad)
+        assert ours.open(nonce, sealed, aad) == plaintext == theirs.open(nonce, sealed, aad)
+        sealed[-1] ^= 1  # a forged tag: None, as tlslite's classes return, so the record layer sends bad_record_mac
+        assert ours.open(nonce, sealed, aad) is None and theirs.open(nonce, sealed, aad) is None
+
+
+def test_the_forging_connection_protects_gcm_and_chacha_records_natively_and_nothing_else():
+    load_tlslite()
+    from tlslite.constants import CipherSuite
+    from tlslite.recordlayer import createAES
+
+    a, b = socket.socketpair()
+    with a, b:
+        settings = _client_class()(a)._recordLayer._getCipherSettings
+        assert settings(CipherSuite.TLS_AES_128_GCM_SHA256) == (16, 4, _native_aesgcm)
+        assert settings(CipherSuite.TLS_AES_256_GCM_SHA384) == (32, 4, _native_aesgcm)
+        assert settings(CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256) == (32, 12, _native_chacha20)
+        assert settings(CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA)[2] is createAES  # the rest: tlslite's own
+
+
+def test_forging_client_offers_every_group_it_did_and_sends_the_cheap_key_share_first():
+    load_tlslite()
+    from tlslite.api import HandshakeSettings
+
+    default, ours = HandshakeSettings(), HandshakeSettings()
+    _cheap_groups_first(ours)
+    assert ours.eccCurves[0] == "secp256r1" and sorted(ours.eccCurves) == sorted(default.eccCurves)
+    assert ours.keyShares == ["secp256r1"]  # a server wanting x25519 (offered) asks for it by HelloRetryRequest
+    assert (ours.cipherNames, ours.dhGroups) == (default.cipherNames, default.dhGroups)
+    assert ours.validate().keyShares == ["secp256r1"]
+
+
+@pytest.mark.parametrize("kind", ["p256", "p384", "rsa2048"])
+def test_forging_client_keys_verify_in_openssl_exactly_as_in_python(pool, kind):
+    load_tlslite()
+    import hashlib
+
+    ours = _parse_key(key_pem(pool.get(kind, 97)).decode())
+    theirs = type(ours).__new__(type(ours))
+    theirs.__dict__ = {k: v for k, v in ours.__dict__.items() if k != "_verify"}  # the same key, tlslite's verify
+    assert ("_verify" in ours.__dict__) == (kind != "rsa2048")  # RSA (gmpy2) stays tlslite's own
+    if kind == "rsa2048":
+        return
+    for hash_name in ("sha256", "sha384", "sha512", "sha1"):  # cut to the curve's size, as tlslite does
+        digest = bytearray(getattr(hashlib, hash_name)(b"transcript").digest()[:ours.private_key.curve.baselen])
+        signature = ours.sign(digest, None, hash_name, None)
+        assert ours.verify(signature, digest, None, hash_name, None) and theirs.verify(signature, digest, None, hash_name, None)
+        wrong_digest = bytearray(digest)
+        wrong_digest[0] ^= 1
+        assert not ours.verify(signature, wrong_digest, None, hash_name, None)
+        assert not theirs.verify(signature, wrong_digest, None, hash_name, None)
+        assert not ours.verify(bytearray(b"\x30\x00"), digest, None, hash_name, None)  # not a signature at all

@@ -8,18 +8,34 @@ one attempt signs with another key of the same type, one leaves the message out.
 attempt counts only if the forged handshake was actually sent; otherwise it is reported
 as not possible, never as a pass. tlslite does not verify the server certificate here:
 preflight did, and this client is the attacker.
+
+A fleet run makes four forged handshakes per target, so their pure-Python cost is kept down
+without changing what the server sees of the client's certificate or CertificateVerify:
+parsed tlslite keys and chains are cached per process; the record protection (AES-GCM,
+ChaCha20-Poly1305, the algorithms the server picks from tlslite's unchanged offer) and ECDSA
+signature checks run in OpenSSL through ``cryptography``; the key share sent first is P-256
+(x25519 and the rest stay offered: a server that wants another group asks for it with a
+HelloRetryRequest); and the socket sends without Nagle's delay. The certificate is always
+sent uncompressed (see ``forged_handshake``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import socket
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from ..judge import FAIL, PASS, SKIP, judge
 from ..pki import Credential, key_pem, pem
@@ -38,6 +54,187 @@ def load_tlslite() -> Any:
     return tlslite
 
 
+class _Parsed:
+    """A bounded, thread-safe LRU of parsed tlslite objects (keys, chains), keyed by a digest of their PEM.
+
+    Parsing a PEM key in tlslite costs about a millisecond (pure-Python ASN.1, and the public
+    point recomputed from the secret), and the same few keys and chains are parsed for every
+    target and TLS version. The objects are only read once parsed (tlslite's RSA key locks its
+    own blinding state), so threads may share them.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, kind: str, text: bytes, parse: Callable[[str], Any]) -> Any:
+        key = (kind, hashlib.sha256(text).digest())
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        made = parse(text.decode())  # outside the lock: a slow parse does not hold up the other threads
+        with self._lock:
+            self._items[key] = made
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return made
+
+
+#: One per process: a fleet run's targets share the suite's keys; 64 covers every chain of a target
+#: and the next few, so a run target by target re-parses nothing.
+_PARSED = _Parsed(64)
+
+
+def _parse_key(text: str) -> Any:
+    load_tlslite()
+    from tlslite.api import parsePEMKey
+
+    return _native_ecdsa_verify(parsePEMKey(text, private=True))
+
+
+#: python-ecdsa's curve names (what tlslite's ECDSA keys hold) -> OpenSSL's.
+_EC_CURVES = {"NIST256p": ec.SECP256R1(), "NIST384p": ec.SECP384R1(), "NIST521p": ec.SECP521R1()}
+#: ECDSA signs a digest's bytes whatever hash made them; Prehashed only checks the length.
+_DIGEST_SIZES = {h.digest_size: h for h in (hashes.SHA1(), hashes.SHA224(), hashes.SHA256(), hashes.SHA384(),
+                                            hashes.SHA512())}
+
+
+def _native_ecdsa_verify(key: Any) -> Any:
+    """Have a tlslite ECDSA key verify signatures in OpenSSL; returns the key.
+
+    A forged handshake verifies two ECDSA signatures in pure Python: the server's
+    (CertificateVerify or ServerKeyExchange) and its own CertificateVerify, which tlslite
+    checks before sending (~0.8 ms each). The verdict is the same from OpenSSL: ECDSA over
+    the same digest bytes and public point. Other key types and curves keep tlslite's own.
+    """
+    public = getattr(key, "public_key", None)
+    curve = _EC_CURVES.get(getattr(getattr(public, "curve", None), "name", ""))
+    if getattr(key, "key_type", None) != "ecdsa" or curve is None:
+        return key
+    point = public.pubkey.point
+    native = ec.EllipticCurvePublicNumbers(int(point.x()), int(point.y()), curve).public_key()
+    pure = key._verify
+
+    def verify(signature: bytearray, hash_bytes: bytearray) -> bool:
+        digest = bytes(hash_bytes)
+        algorithm = _DIGEST_SIZES.get(len(digest))
+        if algorithm is None:
+            return bool(pure(signature, hash_bytes))
+        try:
+            native.verify(bytes(signature), digest, ec.ECDSA(Prehashed(algorithm)))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    key._verify = verify
+    return key
+
+
+def _parse_chain(text: str) -> Any:
+    load_tlslite()
+    from tlslite.api import X509CertChain
+
+    chain = X509CertChain()
+    chain.parsePemList(text)
+    return chain
+
+
+class _NativeAEAD:
+    """tlslite's AEAD interface (seal/open) over OpenSSL's AES-GCM or ChaCha20-Poly1305 via ``cryptography``.
+
+    The same algorithm with the same key, nonce and additional data as tlslite's pure-Python
+    classes, so the records on the wire are byte for byte the same; only ~20x cheaper.
+    """
+
+    isBlockCipher = False
+    isAEAD = True
+    nonceLength = 12
+    tagLength = 16
+    implementation = "openssl"
+
+    def __init__(self, name: str, aead: AESGCM | ChaCha20Poly1305) -> None:
+        self.name = name
+        self._aead = aead
+
+    def seal(self, nonce: bytearray, plaintext: bytearray, data: bytearray) -> bytearray:
+        if len(nonce) != 12:
+            raise ValueError("bad nonce size")
+        return bytearray(self._aead.encrypt(bytes(nonce), bytes(plaintext), bytes(data)))
+
+    def open(self, nonce: bytearray, ciphertext: bytearray, data: bytearray) -> bytearray | None:
+        if len(nonce) != 12:
+            raise ValueError("bad nonce size")
+        try:
+            return bytearray(self._aead.decrypt(bytes(nonce), bytes(ciphertext), bytes(data)))
+        except InvalidTag:
+            return None  # what tlslite's own classes return: the record layer raises bad_record_mac
+
+
+def _native_aesgcm(key: bytearray, implementations: Any = None) -> _NativeAEAD:
+    return _NativeAEAD({16: "aes128gcm", 32: "aes256gcm"}[len(key)], AESGCM(bytes(key)))
+
+
+def _native_chacha20(key: bytearray, implementations: Any = None) -> _NativeAEAD:
+    return _NativeAEAD("chacha20-poly1305", ChaCha20Poly1305(bytes(key)))
+
+
+def _native_records(record_layer: Any) -> None:
+    """Make one connection's record layer seal and open AES-GCM / ChaCha20-Poly1305 records in OpenSSL.
+
+    Only this connection's record layer is changed (its ``_getCipherSettings``); any other
+    cipher (CBC, CCM, the ChaCha draft) keeps tlslite's own implementation. Should tlslite
+    change that private method, the connection simply stays pure Python.
+    """
+    from tlslite import recordlayer
+    from tlslite.constants import CipherSuite
+
+    original = getattr(record_layer, "_getCipherSettings", None)
+    if original is None or not hasattr(recordlayer, "createAESGCM") or not hasattr(recordlayer, "createCHACHA20"):
+        return
+
+    def settings(cipher_suite: int) -> tuple[Any, ...]:
+        key_length, iv_length, create, *rest = original(cipher_suite)
+        if create is recordlayer.createAESGCM and key_length in (16, 32):
+            create = _native_aesgcm
+        elif create is recordlayer.createCHACHA20 and cipher_suite in CipherSuite.chacha20Suites:
+            create = _native_chacha20
+        return (key_length, iv_length, create, *rest)
+
+    record_layer._getCipherSettings = settings
+
+
+class _Socket(socket.socket):
+    """The forging client's TCP socket: once the handshake is done, a write may fail quietly.
+
+    Over TLS 1.3 the server judges the client's certificate after its own Finished; one that
+    refuses it sends an alert and closes, and the request written meanwhile then fails
+    (EPIPE, ECONNRESET) while the alert waits unread. tlslite forgets its keys when a write
+    fails, so the alert would be lost and the refusal reported as a bare EOF, depending on
+    timing. With the error swallowed, the read that follows finds the alert (or the close).
+    """
+
+    quiet_writes = False
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        try:
+            return super().send(data, flags)
+        except (BrokenPipeError, ConnectionResetError):
+            if not self.quiet_writes:
+                raise
+            return len(data)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        try:
+            super().sendall(data, flags)
+        except (BrokenPipeError, ConnectionResetError):
+            if not self.quiet_writes:
+                raise
+
+
 def _client_class() -> Any:
     load_tlslite()
     from tlslite.messages import Certificate, CertificateVerify
@@ -49,6 +246,18 @@ def _client_class() -> Any:
         drop_certificate_verify = False
         sent_certificate = False
         sent_bad_verify = False
+        negotiated: tuple[int, int] | None = None  # kept: tlslite forgets the version once the server closes
+
+        def __init__(self, sock: socket.socket) -> None:
+            super().__init__(sock)
+            _native_records(self._recordLayer)
+
+        def _clientGetKeyFromChain(self, certificate: Any, settings: Any, tack_ext: Any = None) -> Iterator[Any]:  # noqa: N802
+            """tlslite's, with the server's ECDSA key verifying in OpenSSL."""
+            for result in super()._clientGetKeyFromChain(certificate, settings, tack_ext):
+                if result not in (0, 1):
+                    _native_ecdsa_verify(result[0])
+                yield result
 
         def _sendMsg(self, msg: Any, randomizeFirstBlock: bool = True, update_hashes: bool = True) -> Iterator[Any]:
             if isinstance(msg, Certificate):
@@ -68,22 +277,34 @@ def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop
     Returns (outcome, note); outcome is None when the forged message could not be sent.
     """
     load_tlslite()
-    from tlslite.api import HandshakeSettings, X509CertChain, parsePEMKey
+    from tlslite.api import HandshakeSettings
     from tlslite.constants import AlertDescription
     from tlslite.errors import TLSAbruptCloseError, TLSError, TLSLocalAlert, TLSRemoteAlert
 
     settings = HandshakeSettings()
     settings.minVersion = settings.maxVersion = _VERSIONS[ctx.tls_version]
-    chain = X509CertChain()
-    chain.parsePemList(pem(cred.cert, *cred.chain).decode())
-    key = parsePEMKey(key_pem(signing_key).decode(), private=True)
+    _cheap_groups_first(settings)
+    # The chain goes in a plain Certificate message. Over TLS 1.3 tlslite-ng 0.8 otherwise sends a
+    # CompressedCertificate (RFC 8879) whenever its own ClientHello offered to receive one (it
+    # reads the extension from the ClientHello, not from the server's CertificateRequest); a server
+    # that never asked for it ends the handshake there (OpenSSL: unexpected_message, Go: EOF)
+    # whatever the signature, also with the right key: a rejection that proves nothing.
+    settings.certificate_compression_send = []
+    chain = _PARSED.get("chain", pem(cred.cert, *cred.chain), _parse_chain)
+    key = _PARSED.get("key", key_pem(signing_key), _parse_key)
     sni = ctx.target.server_name
     base = Evidence(requested_version=ctx.tls_version, server_name=sni, host_header=ctx.protected_name)
     started = time.monotonic()
     try:
-        raw = socket.create_connection((ctx.target.endpoint.host, ctx.target.endpoint.port), timeout=ctx.timeout)
+        tcp = socket.create_connection((ctx.target.endpoint.host, ctx.target.endpoint.port), timeout=ctx.timeout)
     except OSError as exc:
         return Unreachable(f"connect: {exc}", base), ""
+    raw = _Socket(tcp.family, tcp.type, tcp.proto, fileno=tcp.detach())
+    raw.settimeout(ctx.timeout)
+    # tlslite writes each handshake message with its own send(); with Nagle's algorithm the
+    # TLS 1.3 flight (Certificate, CertificateVerify, Finished) waited ~40 ms on the server's
+    # delayed ACK. The bytes are the same, they just leave at once.
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn = _client_class()(raw)
     conn.drop_certificate_verify = drop_verify
     phase = "handshake"
@@ -93,6 +314,8 @@ def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop
             conn.handshakeClientCert(chain, key, settings=settings,
                                      serverName=sni if sni and not is_ip_address(sni) else None)
             phase = "after-handshake"
+            conn.negotiated = conn.version
+            raw.quiet_writes = True
             request = (f"GET / HTTP/1.1\r\nHost: {ctx.protected_name}\r\nUser-Agent: mtlsgate\r\n"
                        "Connection: close\r\n\r\n").encode("latin-1")
             conn.write(request)
@@ -129,8 +352,22 @@ def forged_handshake(ctx: CheckContext, cred: Credential, signing_key: Any, drop
     return classify_response(int(status_line[1]), body, _ev(base, conn, started)), ""
 
 
+def _cheap_groups_first(settings: Any) -> None:
+    """Offer the same groups, P-256 first, and send only a P-256 key share.
+
+    In pure Python (with gmpy2) a P-256 key share and exchange cost a third of x25519's.
+    Every TLS 1.3 server must implement P-256 (RFC 8446, 9.1); one that will not use it asks
+    for another offered group with a HelloRetryRequest, which tlslite answers. TLS 1.2
+    servers that honour the client's order use P-256 too; the others pick from the full list.
+    """
+    first = "secp256r1"
+    if first in settings.eccCurves:
+        settings.eccCurves = [first, *(c for c in settings.eccCurves if c != first)]
+        settings.keyShares = [first]
+
+
 def _ev(base: Evidence, conn: Any, started: float, detail: str = "") -> Evidence:
-    version = {(3, 3): "TLSv1.2", (3, 4): "TLSv1.3"}.get(getattr(conn, "version", None) or (0, 0))
+    version = {(3, 3): "TLSv1.2", (3, 4): "TLSv1.3"}.get(getattr(conn, "negotiated", None) or conn.version or (0, 0))
     return Evidence(tls_version=version, requested_version=base.requested_version, server_name=base.server_name,
                     host_header=base.host_header, elapsed_ms=round((time.monotonic() - started) * 1000, 2),
                     detail=("tlslite-ng client; " + detail).strip("; "))

@@ -1,0 +1,73 @@
+"""The forging client of reject.no-proof-of-possession against a real OpenSSL server (the stdlib's, on loopback).
+
+The check's rejections mean something only if the same client, signing with the right key,
+gets in: otherwise the server refused something else (tlslite-ng 0.8 compressed the
+certificate over TLS 1.3 for servers that never asked for it, so every server "rejected"
+every attempt, also the honest one). So each TLS version is tried three ways: the right key
+is accepted, another key gets decrypt_error, no CertificateVerify gets a rejection; and a
+server that does not take the P-256 key share the client sends first still gets a handshake.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from loopback import http_server
+
+from mtlsgate.checks.possession import forged_handshake
+from mtlsgate.pki import KeyPool, pem
+from mtlsgate.wire import Accepted, RejectedEOF, RejectedTLS
+
+VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def _server(lab, tmp: Path, version: str, curve: str | None = None) -> ssl.SSLContext:
+    """A server that requires a client certificate from the lab's client CA (as a correct LB does)."""
+    (tmp / "server.pem").write_bytes(lab.server_cert_pem)
+    (tmp / "server.key").write_bytes(lab.server_key_pem)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ctx.maximum_version = VERSIONS[version]
+    ctx.load_cert_chain(tmp / "server.pem", tmp / "server.key")
+    ctx.load_verify_locations(cadata=pem(lab.client_root.cert).decode())
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    if curve is not None:
+        ctx.set_ecdh_curve(curve)  # OpenSSL 3: the server's only group
+    return ctx
+
+
+def _ctx(port: int, version: str) -> SimpleNamespace:
+    """The parts of a CheckContext the forging client reads."""
+    endpoint = SimpleNamespace(host="127.0.0.1", port=port)
+    return SimpleNamespace(tls_version=version, timeout=5.0, protected_name="mtlsgate.test",
+                           target=SimpleNamespace(server_name="mtlsgate.test", endpoint=endpoint))
+
+
+@pytest.mark.parametrize("version", sorted(VERSIONS))
+def test_the_right_key_gets_in_and_a_forged_or_missing_certificate_verify_does_not(lab, tmp_path, version):
+    ident = lab.identity
+    wrong = KeyPool().get("p256", 97)
+    with http_server(_server(lab, tmp_path, version)) as port:
+        honest, note = forged_handshake(_ctx(port, version), ident, ident.key, False)
+        assert isinstance(honest, Accepted) and honest.status == 200, (honest, note)
+        assert honest.evidence.tls_version == f"TLSv{version}"  # also once the server has closed
+        forged, note = forged_handshake(_ctx(port, version), ident, wrong, False)
+        assert isinstance(forged, RejectedTLS) and forged.alert == "decrypt_error", (forged, note)
+        missing, note = forged_handshake(_ctx(port, version), ident, ident.key, True)
+        assert isinstance(missing, (RejectedTLS, RejectedEOF)), (missing, note)
+
+
+@pytest.mark.parametrize("curve", ["secp384r1", "X25519"])
+def test_a_server_that_wants_another_group_gets_it_by_hello_retry_request(lab, tmp_path, curve):
+    ident = lab.identity
+    try:
+        server = _server(lab, tmp_path, "1.3", curve)
+    except (ValueError, ssl.SSLError) as exc:
+        pytest.skip(f"this ssl module cannot limit the server to {curve}: {exc}")
+    with http_server(server) as port:
+        honest, note = forged_handshake(_ctx(port, "1.3"), ident, ident.key, False)
+        assert isinstance(honest, Accepted) and honest.status == 200, (honest, note)
+        forged, note = forged_handshake(_ctx(port, "1.3"), ident, KeyPool().get("p256", 97), False)
+        assert isinstance(forged, RejectedTLS) and forged.alert == "decrypt_error", (forged, note)
