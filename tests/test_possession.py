@@ -24,14 +24,14 @@ from mtlsgate.wire import Accepted, RejectedEOF, RejectedTLS
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
-def _server(lab, tmp: Path, version: str, curve: str | None = None) -> ssl.SSLContext:
-    """A server that requires a client certificate from the lab's client CA (as a correct LB does)."""
+def _server(lab, tmp: Path, version: str, curve: str | None = None, client_ca=None) -> ssl.SSLContext:
+    """A server that requires a client certificate from the lab's client CA (as a correct LB does), or from ``client_ca``."""
     (tmp / "server.pem").write_bytes(lab.server_cert_pem)
     (tmp / "server.key").write_bytes(lab.server_key_pem)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ctx.maximum_version = VERSIONS[version]
     ctx.load_cert_chain(tmp / "server.pem", tmp / "server.key")
-    ctx.load_verify_locations(cadata=pem(lab.client_root.cert).decode())
+    ctx.load_verify_locations(cadata=pem((client_ca or lab.client_root).cert).decode())
     ctx.verify_mode = ssl.CERT_REQUIRED
     if curve is not None:
         ctx.set_ecdh_curve(curve)  # OpenSSL 3: the server's only group
@@ -71,3 +71,34 @@ def test_a_server_that_wants_another_group_gets_it_by_hello_retry_request(lab, t
         assert isinstance(honest, Accepted) and honest.status == 200, (honest, note)
         forged, note = forged_handshake(_ctx(port, "1.3"), ident, KeyPool().get("p256", 97), False)
         assert isinstance(forged, RejectedTLS) and forged.alert == "decrypt_error", (forged, note)
+
+
+def _check_ctx(port: int, version: str, lab) -> SimpleNamespace:
+    """What reject.no-proof-of-possession reads of its CheckContext."""
+    from mtlsgate.judge import load_profile
+
+    ctx = _ctx(port, version)
+    ctx.__dict__.update(check_id="reject.no-proof-of-possession", expect="reject", valid=lab.identity,
+                        materials=SimpleNamespace(pool=KeyPool()), profile=load_profile("default"),
+                        baseline_valid=None)
+    return ctx
+
+
+@pytest.mark.parametrize("version", sorted(VERSIONS))
+def test_the_check_counts_its_refusals_only_when_its_control_gets_in(lab, tmp_path, version):
+    """A server that refuses the certificate itself (another client CA) refuses the forged handshakes too:
+    without the control that looked like a pass; it is inconclusive, and a correct server still passes."""
+    from mtlsgate.checks.possession import no_proof_of_possession
+    from mtlsgate.judge import INCONCLUSIVE, PASS
+    from mtlsgate.pki import CertSpec, issue
+
+    with http_server(_server(lab, tmp_path, version)) as port:
+        found = no_proof_of_possession(_check_ctx(port, version, lab))
+    assert found.verdict.status == PASS, found.verdict
+    assert found.attempts[-1].label.startswith("control") and isinstance(found.attempts[-1].outcome, Accepted)
+
+    other_ca = issue(CertSpec.ca_spec("another client CA"), pool=KeyPool())
+    with http_server(_server(lab, tmp_path, version, client_ca=other_ca)) as port:
+        found = no_proof_of_possession(_check_ctx(port, version, lab))
+    assert found.verdict.status == INCONCLUSIVE, found.verdict
+    assert "the control" in found.verdict.reason and "prove nothing" in found.verdict.reason

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-from ..judge import FAIL, PASS, SKIP, judge
+from ..judge import FAIL, INCONCLUSIVE, PASS, SKIP, Verdict, judge, observe
 from ..pki import Credential, key_pem, pem
 from ..wire import MAX_BODY, Evidence, Outcome, RejectedEOF, RejectedTLS, Unreachable, classify_response, is_ip_address
 from .finding import Attempt, CheckContext, Finding, combine
@@ -401,8 +401,26 @@ def no_proof_of_possession(ctx: CheckContext) -> Finding:
         verdict = judge(ctx.check_id, "reject", outcome, ctx.baseline_valid, ctx.profile)
         attempts.append(Attempt(label, PASS if verdict.status == PASS else FAIL, verdict.reason, outcome))
     found = combine(ctx, attempts)
-    return Finding(verdict=found.verdict, outcome=found.outcome, baseline=found.baseline, credential=cred,
-                   attempts=found.attempts)
+    if found.verdict.status != PASS:
+        return Finding(verdict=found.verdict, outcome=found.outcome, baseline=found.baseline, credential=cred,
+                       attempts=found.attempts)
+    # The control: the same tlslite client, signing with the certificate's own key. A refusal of the
+    # forged handshakes only counts if this one gets in; else tlslite and the target disagree about
+    # something else (tlslite-ng 0.8 once compressed every TLS 1.3 certificate, and every server
+    # refused it) and the refusals prove nothing about CertificateVerify.
+    control, note = forged_handshake(ctx, cred, cred.key, False)
+    honest = observe(control, ctx.baseline_valid) if control is not None else None
+    control_attempt = Attempt("control: valid certificate, CertificateVerify signed by its own key",
+                              SKIP if honest is None else PASS,
+                              f"not tried: {note}" if honest is None else f"(not judged) {honest.why}", control)
+    verdict = found.verdict
+    if honest is None or honest.result != "accepted":
+        got = f"was not tried ({note})" if honest is None else f"got {honest.why}"
+        verdict = Verdict(INCONCLUSIVE, verdict.expected, verdict.observed,
+                          f"{verdict.reason}; but the control, the same client signing with the certificate's own key, "
+                          f"{got}, so the refusals prove nothing about CertificateVerify")
+    return Finding(verdict=verdict, outcome=found.outcome, baseline=found.baseline, credential=cred,
+                   attempts=(*found.attempts, control_attempt))
 
 
 __all__ = ["no_proof_of_possession", "forged_handshake", "load_tlslite", "WRONG_KEY_SLOT"]
