@@ -31,10 +31,13 @@ class DeferredInterrupt:
     Python's own SIGINT handler raises KeyboardInterrupt wherever the main thread is: during
     start-up that is an import or pytest's config parsing, outside the session, so the run
     ended with a raw traceback, exit 130 and no report. Importing this module (the plugin
-    imports it first) installs this handler when the defaults are in place; the plugin
-    releases it when the session starts and raises the remembered signal as
-    KeyboardInterrupt before the first check: exit 2 and an INCOMPLETE report listing
-    every check as not run. The state lives in the handler object itself (no module global).
+    imports it first; ``mtlsgate test`` before it imports pytest) installs this handler when
+    the defaults are in place; the plugin releases it once collection is over (it knows
+    then whether the session runs mtlsgate checks) and raises the remembered signal as
+    KeyboardInterrupt before the first check: exit 2 and an INCOMPLETE report listing every
+    check as not run. A session without mtlsgate checks gets what the default would have
+    done (KeyboardInterrupt; death by SIGTERM). A second signal while deferred is not held.
+    The state lives in the handler object itself (no module global).
     """
 
     def __init__(self) -> None:
@@ -44,6 +47,11 @@ class DeferredInterrupt:
     def __call__(self, signum: int, frame: Any) -> None:
         if self.signal is None:
             self.signal, self.at = signal.Signals(signum).name, time.monotonic()
+            return
+        # A second signal while still deferred: a start-up that hangs (a blocking conftest) must
+        # stay stoppable from the keyboard. The defaults come back and Python's own answer follows.
+        DeferredInterrupt.release()
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name} (the second, during start-up)")
 
     @classmethod
     def install(cls) -> None:

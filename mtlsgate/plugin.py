@@ -172,6 +172,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             if threading.current_thread() is threading.main_thread() and \
                     getattr(signal.getsignal(signal.SIGINT), "__qualname__", "").startswith("_remember_sigint"):
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+            if state.signal_seen is not None:
+                _forget_caught_interrupt()
+
+
+def _forget_caught_interrupt() -> None:
+    """Undo CPython's note that a KeyboardInterrupt went unhandled, for the one pytest did handle.
+
+    A KeyboardInterrupt our handlers raise lands wherever the main thread is. When that is
+    inside code run by ``exec`` of a string (``dataclasses`` builds each ``__init__`` so: a
+    lazy import such as ``h2.events`` in the preflight), CPython (3.8 to at least 3.13,
+    ``run_eval_code_obj``) sets its "unhandled KeyboardInterrupt" flag as the exception leaves
+    the ``exec`` — although pytest catches it further up, writes the INCOMPLETE report and
+    returns exit 2. Under ``python -m pytest`` / ``python -m mtlsgate`` the interpreter checks
+    that flag after the module returned and kills itself with SIGINT: exit -2 (130 in a
+    shell) after a complete report, about one run in ten. The same function clears the flag
+    each time it starts, so an ``exec`` of nothing, once the interrupt has been handled,
+    clears it; a KeyboardInterrupt that really escapes pytest afterwards still sets it again.
+    """
+    exec("")
 
 
 def _remember_sigint(state: RunState) -> None:
@@ -841,12 +860,30 @@ class RunHooks:
             return selected_rows(session.items)
         return rows_from_nodeids(session.config, self.state, self.collected or [])
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """From here on pytest reports an interrupt (exit 2, sessionfinish): stop deferring signals."""
-        self.state.pending_signal = DeferredInterrupt.release()
-        self.state.previous_sigterm = _sigterm_as_interrupt(self.state)
-        _remember_sigint(self.state)
+    def _take_signals(self, session: pytest.Session) -> None:
+        """Collection is over: stop deferring signals; a session that runs checks turns SIGTERM into Ctrl-C.
+
+        Deferred until here (not session start) so that a signal during collection still
+        finds every selected check to list as not run. A session without mtlsgate checks
+        (another project's tests; the plugin is loaded in every session) keeps Python's
+        defaults, and a signal that came during its start-up does what the default would have.
+        """
+        state = self.state
+        state.pending_signal = DeferredInterrupt.release()
+        suite = _is_xdist_controller(session.config) or \
+            any("gate" in getattr(i, "fixturenames", ()) for i in session.items)
+        if not suite:
+            if state.pending_signal == "SIGTERM":
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+            if state.pending_signal is not None:
+                raise KeyboardInterrupt(f"signal {state.pending_signal} during start-up")
+            return
+        state.previous_sigterm = _sigterm_as_interrupt(state)
+        _remember_sigint(state)
+        if state.pending_signal is not None:  # Ctrl-C or SIGTERM during start-up: every check is "not run"
+            state.active = True
+            raise KeyboardInterrupt(f"signal {state.pending_signal} during start-up")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
@@ -854,9 +891,7 @@ class RunHooks:
         from .targets import TargetUnavailable, in_ci
 
         state = self.state
-        if state.pending_signal is not None:  # Ctrl-C or SIGTERM during start-up: every check is "not run"
-            state.active = True
-            raise KeyboardInterrupt(f"signal {state.pending_signal} during start-up")
+        self._take_signals(session)
         self._lock_reports(session)
         if _is_xdist_controller(session.config):
             return None  # workers run the checks and own the targets; the controller reports what they send
@@ -940,8 +975,9 @@ class RunHooks:
         state = self.state
         # a signal swallowed inside a C callback during the last check still interrupts the run
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or state.signal_seen is not None
-        if not (state.active or state.records or state.aborted or interrupted) or _is_xdist_worker(session.config):
-            return
+        if _is_xdist_worker(session.config) or not (state.active or state.records or state.aborted or
+                                                     (interrupted and self._selected(session))):
+            return  # (another project's session, interrupted: not an mtlsgate run, no mtlsgate report)
         missing, inapplicable = not_run(self._selected(session), state.records, state.aborted, interrupted,
                                         unsupported=unsupported_transports(state.gate, state.records),
                                         profiles=self._profiles())

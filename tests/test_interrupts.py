@@ -174,3 +174,101 @@ def test_interrupted_xdist_run_lists_the_checks_not_run(tmp_path: Path):
     assert int(totals[1]) == 114
     assert junit.count('classname="not-run"') == len(report["not_run"])
     assert junit.count('message="not run: the run was interrupted"') == len(report["not_run"])
+
+
+#: A plugin for the child run that holds its start-up (pytest_configure) until the test has sent its signal:
+#: the signal lands in start-up every time, after mtlsgate's plugin was imported, without a sleep to tune.
+HOLD_PLUGIN = '''
+import os, time
+from pathlib import Path
+
+
+def hold(where):
+    if os.environ["HOLD_AT"] != where:
+        return
+    Path(os.environ["HOLD_READY"]).write_text(str(os.getpid()))
+    sent, deadline = Path(os.environ["HOLD_SENT"]), time.monotonic() + 60
+    while not sent.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def pytest_configure(config):
+    hold("configure")
+
+
+def pytest_collectstart(collector):
+    hold("collecting")
+'''
+
+
+def run_held(tmp_path: Path, args: list[str], signum: int, cwd: Path, at: str = "configure"
+             ) -> subprocess.CompletedProcess:
+    """Start ``python ARGS -p hold_start_up``, signal it while its start-up is held ``at`` configure or
+    as collection starts, return the finished run."""
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "hold_start_up.py").write_text(HOLD_PLUGIN)
+    ready, sent, tmpdir = tmp_path / "ready", tmp_path / "sent", tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update(TMPDIR=str(tmpdir), HOLD_AT=at, HOLD_READY=str(ready), HOLD_SENT=str(sent),
+               PYTHONPATH=os.pathsep.join(p for p in (str(tmp_path / "plugins"), env.get("PYTHONPATH")) if p))
+    proc = subprocess.Popen([sys.executable, *args, "-p", "hold_start_up"], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_signals)
+    try:
+        assert wait_for(ready.exists, 60), "the run never reached pytest_configure"
+        proc.send_signal(signum)
+        sent.write_text("")  # after the kill: the held start-up goes on only once the signal was delivered
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert wait_for(lambda: not processes_mentioning(str(tmpdir)), 5), processes_mentioning(str(tmpdir))
+    return subprocess.CompletedProcess(proc.args, proc.returncode, output)
+
+
+PYTEST = ["-m", "pytest", "suites", "-p", "no:cacheprovider"]
+
+
+@pytest.mark.parametrize(("command", "signum", "at"), [
+    (PYTEST, signal.SIGINT, "configure"),
+    (PYTEST, signal.SIGTERM, "configure"),
+    (PYTEST, signal.SIGINT, "collecting"),
+    (["-m", "mtlsgate", "test"], signal.SIGINT, "configure"),
+], ids=["pytest-SIGINT-configure", "pytest-SIGTERM-configure", "pytest-SIGINT-collecting", "mtlsgate-test-SIGINT"])
+def test_signal_during_start_up_lists_every_check_as_not_run(tmp_path: Path, command: list[str], signum: int,
+                                                              at: str):
+    """Ctrl-C while pytest is still starting (configure, collection): exit 2, an INCOMPLETE report, nothing probed."""
+    reports = tmp_path / "reports"
+    run = run_held(tmp_path, [*command, "-q", "--target", "local:nginx", "--reports-dir", str(reports)], signum,
+                   cwd=ROOT, at=at)
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, run.stdout
+    assert "Traceback" not in run.stdout, run.stdout
+    report = json.loads((reports / "mtlsgate.json").read_text())
+    assert report["interrupted"] is True and report["status"] == "INCOMPLETE"
+    assert (reports / "summary.md").read_text().startswith("# mtlsgate: INCOMPLETE")
+    # nothing ran: the rows recorded are the ones no run ever decides, every other selected row is listed
+    assert all(c["observed"] == "not applicable" for c in report["checks"]), report["checks"]
+    assert len(report["checks"]) + len(report["not_run"]) == 114
+    assert report["coverage"]["not_run"] == report["coverage"]["total"] == len(report["not_run"])
+    assert all(n["reason"] == "not run: the run was interrupted" for n in report["not_run"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_start_up_of_another_projects_session_acts_as_the_default(tmp_path: Path, signum: int):
+    """pytest loads the plugin in every session: one without mtlsgate checks gets Python's defaults back.
+
+    Ctrl-C: pytest's own 'Interrupted' (exit 2); SIGTERM: the process dies of it. No mtlsgate report either way.
+    """
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pytest.ini").write_text("[pytest]\n")
+    (project / "test_plain.py").write_text("def test_plain():\n    assert True\n")
+    run = run_held(tmp_path, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_plain.py"], signum, cwd=project)
+    if signum == signal.SIGINT:
+        assert run.returncode == pytest.ExitCode.INTERRUPTED, run.stdout
+        assert "KeyboardInterrupt" in run.stdout, run.stdout
+    else:
+        assert run.returncode == -signal.SIGTERM, run.stdout
+    assert "1 passed" not in run.stdout, run.stdout
+    assert not list(project.rglob("mtlsgate.json")), list(project.rglob("*"))
