@@ -170,8 +170,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             if state.previous_sigterm is not None:
                 signal.signal(signal.SIGTERM, state.previous_sigterm)
             if threading.current_thread() is threading.main_thread() and \
-                    getattr(signal.getsignal(signal.SIGINT), "__qualname__", "").startswith("_remember_sigint"):
+                    getattr(signal.getsignal(signal.SIGINT), "__qualname__", "").startswith(("_remember_sigint",
+                                                                                           "_hold_late_signals")):
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+            if state.late_signal is not None:
+                print(f"mtlsgate: {state.late_signal} after the reports were written: the run had finished; "
+                      "its reports and exit code stand", file=sys.stderr)
             if state.signal_seen is not None:
                 _forget_caught_interrupt()
 
@@ -207,6 +211,27 @@ def _remember_sigint(state: RunState) -> None:
         raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGINT, interrupt)
+
+
+def _hold_late_signals(state: RunState) -> None:
+    """After the reports are written, Ctrl-C or SIGTERM is noted, not raised, until the run has cleaned up.
+
+    The reports then say what happened, and pytest's exit code must agree with them: a
+    KeyboardInterrupt in the terminal summary or while the local LBs stop used to end a run
+    whose report said PASSED with exit 2 (or death by SIGINT). Stopping LBs and removing
+    temporary files is bounded, and the process ends right after it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        state.late_signal = state.late_signal or signal.Signals(signum).name
+
+    note.__qualname__ = "_hold_late_signals.note"
+    if getattr(signal.getsignal(signal.SIGINT), "__qualname__", "").startswith("_remember_sigint"):
+        signal.signal(signal.SIGINT, note)
+    if state.previous_sigterm is not None:  # SIGTERM is ours (_sigterm_as_interrupt), to give back at unconfigure
+        signal.signal(signal.SIGTERM, note)
 
 
 def _sigterm_as_interrupt(state: RunState | None = None) -> Any:
@@ -254,6 +279,7 @@ class RunState:
         self.previous_sigterm: Any = None
         self.pending_signal: str | None = None  # a signal that came during start-up (DeferredInterrupt)
         self.signal_seen: str | None = None  # SIGINT/SIGTERM during the session (raised again if swallowed)
+        self.late_signal: str | None = None  # SIGINT/SIGTERM after the reports were written (see _hold_late_signals)
         self.announced = False  # the abort line was already printed
         self.plans: dict[str, list[tuple[str, str]]] | None = None  # per target: the checks the items ask for
         self.left: dict[str, int] | None = None  # per target: checks not reported yet (see _count_down)
@@ -1001,6 +1027,7 @@ class RunHooks:
         self.info = info
         try:
             self.paths = write_reports(session.config.option.reports_dir, state.records, info)
+            _hold_late_signals(state)
             if self.lock is not None:
                 self.lock.release()
                 self.lock = None

@@ -198,6 +198,10 @@ def pytest_configure(config):
 
 def pytest_collectstart(collector):
     hold("collecting")
+
+
+def pytest_terminal_summary(terminalreporter):
+    hold("summary")  # after mtlsgate wrote its reports, before the run cleans up and exits
 '''
 
 
@@ -272,3 +276,15 @@ def test_signal_during_start_up_of_another_projects_session_acts_as_the_default(
         assert run.returncode == -signal.SIGTERM, run.stdout
     assert "1 passed" not in run.stdout, run.stdout
     assert not list(project.rglob("mtlsgate.json")), list(project.rglob("*"))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_after_the_reports_are_written_leaves_them_and_the_exit_code_agreeing(tmp_path: Path, signum: int):
+    """The run had finished and said PASSED: a late Ctrl-C must not turn that into exit 2 (or death by SIGINT)."""
+    reports = tmp_path / "reports"
+    run = run_held(tmp_path, [*PYTEST, "-q", "-k", "directly_by_the_client_ca", "--reports-dir", str(reports)],
+                   signum, cwd=ROOT, at="summary")
+    assert run.returncode == 0, run.stdout
+    assert json.loads((reports / "mtlsgate.json").read_text())["status"] == "PASSED"
+    assert f"mtlsgate: {signal.Signals(signum).name} after the reports were written" in run.stdout
+    assert "Traceback" not in run.stdout and "KeyboardInterrupt" not in run.stdout, run.stdout
