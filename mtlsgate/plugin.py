@@ -721,6 +721,7 @@ def rows_from_nodeids(config: pytest.Config, state: RunState, nodeids: list[str]
     trees: dict[str, ast.Module | None] = {}
     rows: list[Row] = []
     for nodeid in nodeids:
+        nodeid = nodeid.split("@mtlsgate:", 1)[0]  # xdist's loadgroup suffix (``...[tls1.2]@mtlsgate:<target>``)
         path, _, rest = nodeid.partition("::")
         if not rest.endswith("]") or "[" not in rest:
             continue

@@ -174,6 +174,8 @@ def test_live_status_counts_checks_per_target_from_node_ids():
     assert status.target_of("suites/test_x.py::test_y[local:nginx-tls1.3]") == "local:nginx"
     assert status.target_of("suites/test_x.py::test_y[reference-tls1.2]") == "reference"
     assert status.target_of("tests/test_pki.py::test_z") is None
+    # under xdist's loadgroup the node ids carry the group: "...[local:nginx-tls1.3]@mtlsgate:local:nginx"
+    assert status.target_of("suites/test_x.py::test_y[local:nginx-tls1.3]@mtlsgate:local:nginx") == "local:nginx"
     status._count(["a[reference-tls1.2]", "a[reference-tls1.3]", "a[local:nginx-tls1.2]"])
     assert status.line() == "mtlsgate: reference 0/2 (2 left) · local:nginx 0/1 (1 left)"
     quic = LiveStatus(Config(), ["local:caddy"], ("1.3", "quic"))  # type: ignore[arg-type]

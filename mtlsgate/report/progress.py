@@ -41,7 +41,7 @@ class LiveStatus:
         self.interval = 2.0 if terminal else 10.0
 
     def target_of(self, nodeid: str) -> str | None:
-        m = _PARAM.search(nodeid)
+        m = _PARAM.search(nodeid.split("@mtlsgate:", 1)[0])  # xdist's loadgroup suffix names the group
         if not m:
             return None
         if m.group(1) in self._exact:
