@@ -148,7 +148,8 @@ class KeyPool:
         if self.persistent and path.is_file():
             key = _load_cached_key(path)
             if key is not None:
-                return key  # a corrupt cache entry is simply regenerated
+                return key
+            # a corrupt or broken cache entry is simply made again
         key = generate_key(key_type)
         if self.persistent:
             try:
