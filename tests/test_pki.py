@@ -134,3 +134,24 @@ def test_a_broken_rsa_key_is_one_line_and_a_broken_cache_entry_is_made_again(tmp
     remade = KeyPool(tmp_path / "cache").get("rsa2048", 5)
     assert _rsa_key_signs(remade)
     assert _rsa_key_signs(load_private_key(tmp_path / "cache" / "rsa2048-5.pem"))  # the entry was rewritten
+
+
+@pytest.mark.parametrize(("seed", "key_type", "modulus_sha256"), [
+    (b"\x01" * 32, "rsa1024", "73e6c3dde8354b45db3ca90ed9b0641d6dd6480672d0f40f0402745a8017799f"),
+    (b"\x02" * 32, "rsa2048", "75ec1e34afd593ce4af69db19e7a7fe0e9ec8b473e4a0a973166d28ab7291fc0"),
+])
+def test_a_derived_rsa_key_is_the_same_with_and_without_gmpy2(monkeypatch, seed, key_type, modulus_sha256):
+    """Operators publish CRLs for the suite's derived intermediates: a faster prime search must find the same
+    primes (pinned: the moduli of derivation v1), and Python's own pow must find them too."""
+    import hashlib
+
+    from mtlsgate.pki import keys
+
+    def modulus_digest() -> str:
+        n = keys.key_from_seed(seed, key_type).private_numbers().public_numbers.n
+        return hashlib.sha256(str(n).encode()).hexdigest()
+
+    assert modulus_digest() == modulus_sha256
+    keys._powmod.cache_clear()
+    monkeypatch.setattr(keys, "_powmod", lambda: pow)
+    assert modulus_digest() == modulus_sha256

@@ -9,11 +9,13 @@ keys only, written 0600 in a 0700 directory.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -115,7 +117,7 @@ class KeyPool:
     def derived(self, root_key: PrivateKey, label: str, key_type: str) -> PrivateKey:
         """The key :func:`derive_key` makes from ``root_key`` and ``label``, memoised.
 
-        RSA derivation searches primes in Python (about a second for RSA-2048), so a derived
+        RSA derivation searches primes (about 0.15 s for RSA-2048 with gmpy2, 1 s without), so a derived
         RSA key is also cached on disk, under a name that is a hash of the derivation seed.
         """
         seed = derivation_seed(root_key, label, key_type)
@@ -220,18 +222,34 @@ class _Stream:
         return hashlib.shake_256(self._seed + self._counter.to_bytes(8, "big")).digest(n)
 
 
+@functools.cache
+def _powmod() -> Callable[[int, int, int], int]:
+    """gmpy2's modular power where installed (a dependency: ~6x faster for RSA-2048 primes), else Python's.
+
+    Exact arithmetic either way: the same candidates, bases and answers, so a derived key (and
+    a CRL an operator published for it) is the same whichever is used.
+    """
+    try:
+        from gmpy2 import powmod
+    except ImportError:
+        return pow
+    return lambda base, exponent, modulus: int(powmod(base, exponent, modulus))
+
+
+
 def _probable_prime(n: int, stream: _Stream, rounds: int) -> bool:
     d, s = n - 1, 0
     while d % 2 == 0:
         d //= 2
         s += 1
+    powmod = _powmod()
     for _ in range(rounds):
         a = 2 + int.from_bytes(stream.read(n.bit_length() // 8 + 8), "big") % (n - 3)
-        x = pow(a, d, n)
+        x = powmod(a, d, n)
         if x in (1, n - 1):
             continue
         for _ in range(s - 1):
-            x = pow(x, 2, n)
+            x = powmod(x, 2, n)
             if x == n - 1:
                 break
         else:
