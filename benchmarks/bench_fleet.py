@@ -20,6 +20,7 @@ of the plugin), and sslyze's client-auth scan of the same fleet if sslyze is ins
 
     python benchmarks/bench_fleet.py --listeners 50
     python benchmarks/bench_fleet.py --startup-only --python /tmp/venv/bin/python --python python3
+    python benchmarks/bench_fleet.py --listeners 50 --sslyze-python /tmp/sslyze-venv/bin/python
 
 Start-up depends on the environment's other pytest plugins (each loads in every session):
 ``--python`` measures it with other interpreters too, e.g. a fresh venv holding only
@@ -339,25 +340,31 @@ def merged_equals(inventory: Path, base: Path, whole: Run, shards: int) -> tuple
     return rows == whole.rows and merged["counts"] == whole.counts, wall
 
 
-def sslyze_side_by_side(inventory: Path) -> str:
-    """sslyze's client-auth answer for every listener, if sslyze is installed (seconds per target)."""
-    if importlib.util.find_spec("sslyze") is None:
-        return "sslyze is not installed: no side-by-side figure"
-    import tomllib
+SSLYZE_SCAN = """
+import collections, sys, time, tomllib
+from sslyze import Scanner, ServerNetworkLocation, ServerScanRequest
+targets = tomllib.loads(open(sys.argv[1]).read())["target"]
+requests = [ServerScanRequest(server_location=ServerNetworkLocation(hostname=t["server_name"], ip_address="127.0.0.1",
+            port=int(t["url"].rsplit(":", 1)[1])), scan_commands=set()) for t in targets]
+started = time.perf_counter()
+scanner = Scanner()
+scanner.queue_scans(requests)
+answers = [r.connectivity_result.client_auth_requirement.name if r.connectivity_result else "unreachable"
+           for r in scanner.get_results()]
+wall = time.perf_counter() - started
+print(f"sslyze (client auth only, {len(targets)} targets): {wall:.1f} s, {wall / len(targets):.2f} s/target; "
+      f"answers: {dict(collections.Counter(answers))}")
+"""
 
-    from sslyze import Scanner, ServerNetworkLocation, ServerScanRequest  # type: ignore[import-not-found]
 
-    targets = tomllib.loads(inventory.read_text())["target"]
-    requests = [ServerScanRequest(server_location=ServerNetworkLocation(hostname=t["server_name"], port=int(
-        t["url"].rsplit(":", 1)[1]), ip_address="127.0.0.1"), scan_commands=set()) for t in targets]
-    started = time.perf_counter()
-    scanner = Scanner()
-    scanner.queue_scans(requests)
-    answers = [r.connectivity_result.client_auth_requirement.name if r.connectivity_result else "unreachable"
-               for r in scanner.get_results()]
-    wall = time.perf_counter() - started
-    return (f"sslyze (client auth only, {len(targets)} targets): {wall:.1f} s, {wall / len(targets):.2f} s/target; "
-            f"answers: {sorted(set(answers))}")
+def sslyze_side_by_side(inventory: Path, python: str | None) -> str:
+    """sslyze's client-auth answer for every listener, in ``python`` (sslyze pins an older cryptography than
+    mtlsgate needs, so it usually lives in a venv of its own), else here if importable."""
+    if python is None and importlib.util.find_spec("sslyze") is None:
+        return "sslyze is not installed (--sslyze-python PATH: a venv with `pip install sslyze`): no side-by-side figure"
+    done = subprocess.run([python or sys.executable, "-c", SSLYZE_SCAN, str(inventory)], capture_output=True,
+                          text=True, timeout=600, check=False)
+    return done.stdout.strip() or f"sslyze failed: {done.stderr.strip().splitlines()[-1:]}"
 
 
 def print_startup(repeat: int, pythons: list[str]) -> None:
@@ -374,6 +381,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7, help="start-up measurements (median)")
     parser.add_argument("--skip-sequential", action="store_true", help="skip the (slow) sequential run")
     parser.add_argument("--startup-only", action="store_true", help="measure start-up only (no fleet)")
+    parser.add_argument("--sslyze-python", default=None, metavar="PATH",
+                        help="an interpreter with sslyze installed (its own venv: sslyze pins an older cryptography)")
     parser.add_argument("--python", action="append", default=None, metavar="PATH",
                         help="interpreter(s) to measure start-up with, e.g. a fresh venv's with only `pip install -e .` "
                              "(repeatable; default: this one)")
@@ -394,7 +403,7 @@ def main() -> int:
             runs.append(pytest_run("parallel, -n 2 (a target per worker)", inventory, base / "xdist", "-n", "2"))
             reference = runs[0]
             same_merge, shard_wall = merged_equals(inventory, base / "shards", runs[-1], 3)
-            sslyze = sslyze_side_by_side(inventory)
+            sslyze = sslyze_side_by_side(inventory, args.sslyze_python)
     load_after = os.getloadavg()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load average {load_before[0]:.1f} before / {load_after[0]:.1f} after")
