@@ -16,6 +16,8 @@ from reportschema import validate_report
 
 from mtlsgate.pki.keys import KeyPool
 from mtlsgate.targets.base import LabPKI
+from mtlsgate.targets.reference import run_reference
+from mtlsgate.wire.probe import Endpoint, Prober
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +30,15 @@ def pool() -> KeyPool:
 @pytest.fixture(scope="session")
 def lab(pool: KeyPool) -> LabPKI:
     return LabPKI.create(pool)
+
+
+@pytest.fixture(scope="module")
+def reference(lab, tmp_path_factory):
+    """The embedded reference target, started once per test module, and a prober that trusts its server CA."""
+    work = tmp_path_factory.mktemp("ref")
+    files = lab.write(work / "pki")
+    with run_reference(lab, work) as ref:
+        yield Endpoint(ref.host, ref.port), Prober(work, files.server_ca)
 
 
 @dataclass

@@ -18,20 +18,11 @@ from loopback import http_server, tls_without_client_auth
 from mtlsgate.checks import catalogue
 from mtlsgate.targets.local import binary_for
 from mtlsgate.targets.provision import in_ci, run_local
-from mtlsgate.targets.reference import run_reference
 from mtlsgate.wire.outcome import Accepted, RejectedTLS, SentCertificate
 from mtlsgate.wire.probe import Endpoint, Prober, Transport, parse_certificate_message
 
 pytestmark = pytest.mark.skipif(not hasattr(ssl.SSLContext, "_msg_callback"),
                                 reason="this Python's ssl has no _msg_callback")
-
-
-@pytest.fixture(scope="module")
-def reference(lab, tmp_path_factory):
-    work = tmp_path_factory.mktemp("ref")
-    files = lab.write(work / "pki")
-    with run_reference(lab, work) as ref:
-        yield Endpoint(ref.host, ref.port), Prober(work, files.server_ca)
 
 
 @pytest.mark.parametrize("version", ["1.2", "1.3"])

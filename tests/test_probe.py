@@ -5,17 +5,8 @@ from __future__ import annotations
 import pytest
 from loopback import http_server, tls_without_client_auth
 
-from mtlsgate.targets.reference import run_reference
 from mtlsgate.wire.outcome import Accepted, Evidence, RejectedEOF, RejectedHTTP, RejectedTLS, Unreachable
 from mtlsgate.wire.probe import Endpoint, Prober, Transport, alert_name, body_marker, classify_response, parse_echo
-
-
-@pytest.fixture(scope="module")
-def reference(lab, tmp_path_factory):
-    work = tmp_path_factory.mktemp("ref")
-    files = lab.write(work / "pki")
-    with run_reference(lab, work) as ref:
-        yield Endpoint(ref.host, ref.port), Prober(work, files.server_ca)
 
 
 def test_alert_names():
