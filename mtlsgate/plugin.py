@@ -534,16 +534,22 @@ def _run_ahead(state: RunState, gate: Gate, spec: str, items: list[pytest.Item])
     opt = state.config.option
     if opt.per_target_connections < 2:
         return
-    if state.plans is None:
-        state.plans = check_plans(items)
-    order = list(state.plans)
+    plans = _plans(state, items)
+    order = list(plans)
     if spec not in order:
         return
     ahead = 1 if _is_xdist_worker(state.config) else max(1, opt.connections // opt.per_target_connections)
     at = order.index(spec)
     for other in order[at:at + ahead]:
         if other in gate.states or other == spec:  # the others were preflighted already (or are not ours)
-            gate.prefetch(other, state.plans[other], min(opt.per_target_connections, opt.connections))
+            gate.prefetch(other, plans[other], min(opt.per_target_connections, opt.connections))
+
+
+def _plans(state: RunState, items: list[pytest.Item]) -> dict[str, list[tuple[str, str]]]:
+    """The run's check plans (see check_plans), read from the items once."""
+    if state.plans is None:
+        state.plans = check_plans(items)
+    return state.plans
 
 
 def _count_down(state: RunState, gate: Gate, spec: str, items: list[pytest.Item]) -> None:
@@ -552,9 +558,7 @@ def _count_down(state: RunState, gate: Gate, spec: str, items: list[pytest.Item]
     Only an optimisation: a check that still came for the target would build what it needs again.
     """
     if state.left is None:
-        if state.plans is None:
-            state.plans = check_plans(items)
-        state.left = {name: len(plan) for name, plan in state.plans.items()}
+        state.left = {name: len(plan) for name, plan in _plans(state, items).items()}
     if len(state.left) > 1 and spec in state.left:
         state.left[spec] -= 1
         if state.left[spec] == 0:
