@@ -3,8 +3,9 @@
 The probe always sends a request and reads a response, because under TLS 1.3 the server
 verifies the client certificate *after* the client considers the handshake complete: a
 rejection arrives as an alert (or a bare EOF) on the first read, and a successful
-``do_handshake()`` proves nothing. HTTP goes through httpx over our own ``ssl.SSLContext``
-so that TLS version, SNI, Host and the client credential are exactly what the check says.
+``do_handshake()`` proves nothing. HTTP/1.1 goes through h11 over our own ``ssl.SSLContext``
+(wire/_http.py) so that TLS version, SNI, Host and the client credential are exactly what
+the check says.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import _ssl
 import ipaddress
 import json
+import re
 import socket
 import ssl
 import threading
@@ -97,25 +99,28 @@ class Transport:
 class Prober:
     """Makes probes; owns the client SSL contexts and the credential files they load.
 
-    Contexts are cached per (credential, version, hostname check): building one costs a
-    file read and a key parse, and a suite probes the same credential many times.
+    Contexts are cached per (credential, hostname check), one for both TLS versions:
+    building one costs a file read and a key parse (~1 ms, about what a probe costs), and a
+    suite probes the same credential many times. :func:`run_probe` pins each connection's
+    version as it creates it.
     """
 
     def __init__(self, workdir: Path, server_ca: Path | None = None, *, retries: int = DEFAULT_RETRIES) -> None:
         self.workdir = workdir
         self.server_ca = server_ca
         self.retries = retries
-        self._contexts: dict[tuple[int, str, bool], ssl.SSLContext] = {}
+        self._contexts: dict[tuple[int, bool], ssl.SSLContext] = {}
         self._files: dict[int, CredentialFiles] = {}
         self._keep: list[Credential] = []  # keeps id()s stable while cached
         self._lock = threading.Lock()
 
-    def context(self, credential: Credential | None, tls_version: str, check_hostname: bool) -> ssl.SSLContext:
-        key = (id(credential), tls_version, check_hostname)
+    def context(self, credential: Credential | None, check_hostname: bool) -> ssl.SSLContext:
+        """The cached context of ``credential``; its TLS version is set per connection (``run_probe``)."""
+        key = (id(credential), check_hostname)
         with self._lock:
             ctx = self._contexts.get(key)
             if ctx is None:
-                ctx = self._build_context(credential, tls_version, check_hostname)
+                ctx = self._build_context(credential, None, check_hostname)
                 self._contexts[key] = ctx
                 if credential is not None:
                     self._keep.append(credential)
@@ -153,11 +158,13 @@ class Prober:
             self._keep.append(credential)  # keeps id() stable while cached
         return files
 
-    def _build_context(self, credential: Credential | None, tls_version: str, check_hostname: bool) -> ssl.SSLContext:
-        if tls_version not in _SSL_VERSIONS:
+    def _build_context(self, credential: Credential | None, tls_version: str | None,
+                       check_hostname: bool) -> ssl.SSLContext:
+        if tls_version is not None and tls_version not in _SSL_VERSIONS:
             raise ValueError(f"no TCP TLS context for {tls_version!r}: QUIC attempts go through Prober.probe")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.minimum_version = ctx.maximum_version = _SSL_VERSIONS[tls_version]
+        if tls_version is not None:
+            ctx.minimum_version = ctx.maximum_version = _SSL_VERSIONS[tls_version]
         # Security level 0: a weak test certificate (SHA-1, RSA-1024) must reach the server,
         # or the client would refuse to send it and the server's policy would go untested.
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
@@ -187,7 +194,7 @@ class Prober:
             def attempt() -> Outcome:
                 return run_quic_probe(endpoint, files, self.server_ca, transport, check, classify_response)
         else:
-            ctx = self.context(credential, transport.tls_version, check)
+            ctx = self.context(credential, check)
 
             def attempt() -> Outcome:
                 return run_probe(endpoint, ctx, transport)
@@ -378,17 +385,18 @@ class _Progress:
 
 
 def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> Outcome:
-    import httpx  # the HTTP client loads with the first probe, not with the suite's options
+    """One attempt over TCP: connect, TLS at ``transport.tls_version`` (set on ``ctx`` for each connection), requests."""
+    import httpx  # its exception classes, which classify_error reads; loaded with the first probe
 
-    from ._http import client as _client
+    from ._http import DEFAULT_HEADERS, Client
 
     host_header = transport.host_header or transport.server_name or endpoint.host
     base = Evidence(requested_version=transport.tls_version, server_name=transport.server_name, host_header=host_header)
     started = time.monotonic()
-    extensions = {"sni_hostname": transport.server_name} if transport.server_name else {}
-    headers = [("Host", host_header), ("User-Agent", "mtlsgate"), *transport.headers]
-    timeout = httpx.Timeout(transport.timeout)
-    streams: list[int] = []
+    headers = [*DEFAULT_HEADERS, ("Host", host_header), ("User-Agent", "mtlsgate"), *transport.headers]
+    target = transport.path if _PLAIN_TARGET.fullmatch(transport.path) else \
+        httpx.URL(endpoint.url(transport.path)).raw_path.decode("ascii")  # escaped and without #fragment, as httpx sent it
+    connections: set[int] = set()
     last: Outcome | None = None
     progress = _Progress()
     _watch_server_bytes(ctx)
@@ -397,30 +405,24 @@ def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> 
     _SPOKE.sigalgs = None
     deadline = Deadline(transport.deadline)
     try:
-        with deadline, _client(ctx, timeout, deadline, progress) as client:
+        with deadline, Client(endpoint.host, endpoint.port, ctx, _SSL_VERSIONS[transport.tls_version],
+                              transport.server_name or endpoint.host, transport.timeout, deadline, progress,
+                              MAX_BODY) as client:
             for n in range(transport.requests):
-                request = client.build_request("GET", endpoint.url(transport.path), headers=headers,
-                                               extensions=extensions)
-                response = client.send(request, stream=True)
-                try:
-                    body = _read_capped(response.iter_bytes())
-                finally:
-                    response.close()
-                stream = response.extensions.get("network_stream")
-                streams.append(id(stream))
-                ssl_obj = stream.get_extra_info("ssl_object") if stream is not None else None
+                response = client.get(target, headers)
+                connections.add(response.connection)
                 evidence = replace(
                     base,
-                    tls_version=ssl_obj.version() if ssl_obj else None,
-                    cipher=ssl_obj.cipher()[0] if ssl_obj else None,
+                    tls_version=response.tls_version,
+                    cipher=response.cipher,
                     elapsed_ms=_ms(started),
                     requests=n + 1,
-                    detail=f"connections used: {len(set(streams))}" if n else "",
+                    detail=f"connections used: {len(connections)}" if n else "",
                     **_wire_facts(True),  # type: ignore[arg-type]
-                    server=response.headers.get("server"),
-                    alt_svc=response.headers.get("alt-svc"),
+                    server=response.header("server"),
+                    alt_svc=response.header("alt-svc"),
                 )
-                last = classify_response(response.status_code, body, evidence)
+                last = classify_response(response.status, response.body, evidence)
                 if not isinstance(last, Accepted):
                     return last
     except (httpx.TransportError, ssl.SSLError, OSError) as exc:
@@ -437,14 +439,8 @@ def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> 
     return last
 
 
-def _read_capped(chunks: Iterator[bytes]) -> bytes:
-    """At most ``MAX_BODY`` bytes (the probe's :class:`Deadline` bounds the time)."""
-    out = bytearray()
-    for chunk in chunks:
-        out += chunk
-        if len(out) >= MAX_BODY:
-            break
-    return bytes(out[:MAX_BODY])
+#: a request target sent as it is; any other (a user's URL path with spaces, non-ASCII, a #fragment) is escaped by httpx
+_PLAIN_TARGET = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*")
 
 
 def classify_response(status: int, body: bytes, evidence: Evidence) -> Outcome:
