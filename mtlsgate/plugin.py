@@ -748,6 +748,7 @@ def rows_from_nodeids(config: pytest.Config, state: RunState, nodeids: list[str]
 
     params = {_param_id(state, spec, version): (spec, version) for spec in state.targets for version in state.versions}
     trees: dict[str, ast.Module | None] = {}
+    literals: dict[tuple[str, str], tuple[str, ...]] = {}  # a fleet's targets share each test function
     rows: list[Row] = []
     for nodeid in nodeids:
         nodeid = nodeid.split("@mtlsgate:", 1)[0]  # xdist's loadgroup suffix (``...[tls1.2]@mtlsgate:<target>``)
@@ -757,17 +758,21 @@ def rows_from_nodeids(config: pytest.Config, state: RunState, nodeids: list[str]
         names, param = rest[:rest.index("[")], rest[rest.index("[") + 1:-1]
         if param not in params:
             continue  # not a gate test, or parametrized beyond the gate: no row of ours
-        if path not in trees:
-            try:
-                trees[path] = ast.parse((config.rootpath / path).read_text(encoding="utf-8"))
-            except (OSError, SyntaxError, UnicodeDecodeError):
-                trees[path] = None
         spec, version = params[param]
-        node: Any = trees[path]
-        for name in names.split("::"):
-            node = next((n for n in getattr(node, "body", ()) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef
-                                                                             | ast.ClassDef) and n.name == name), None)
-        ids = _gate_check_literals(node) if node is not None else ()
+        ids = literals.get((path, names))
+        if ids is None:
+            if path not in trees:
+                try:
+                    trees[path] = ast.parse((config.rootpath / path).read_text(encoding="utf-8"))
+                except (OSError, SyntaxError, UnicodeDecodeError):
+                    trees[path] = None
+            node: Any = trees[path]
+            for name in names.split("::"):
+                node = next((n for n in getattr(node, "body", ()) if isinstance(n, ast.FunctionDef
+                                                                                 | ast.AsyncFunctionDef
+                                                                                 | ast.ClassDef) and n.name == name),
+                            None)
+            ids = literals[(path, names)] = _gate_check_literals(node) if node is not None else ()
         rows.extend((check_id, version, spec) for check_id in ids or (rest,))
     return rows
 

@@ -117,9 +117,12 @@ def target_lines(records: list[dict[str, Any]], info: RunInfo) -> list[str]:
     names = [t["name"] for t in info.targets]
     names += sorted({r["target"] for r in records} - set(names))
     untestable = {t["name"]: t["untestable"] for t in info.targets if t.get("untestable")}
+    by_target: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for r in records:  # one pass: a fleet has thousands of rows and hundreds of targets
+        by_target[r["target"]].append(r)
     lines = []
     for position, name in enumerate(names):
-        rows = [r for r in records if r["target"] == name]
+        rows = by_target[name]
         failing = sorted({r["id"] for r in rows if r["verdict"] == "fail"})
         tally = counts(rows)
         if name in untestable:

@@ -6,7 +6,8 @@ failure depends on the check (see :mod:`mtlsgate.expect`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import functools
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 
@@ -134,12 +135,28 @@ def describe(outcome: Outcome) -> str:
 
 def to_dict(outcome: Outcome) -> dict[str, Any]:
     """JSON-ready form: ``kind`` plus the outcome's fields and evidence."""
-    data = asdict(outcome)
+    data = _plain(outcome)
     data["kind"] = outcome.kind
     data["summary"] = describe(outcome)
     if isinstance(outcome, Accepted) and outcome.echoed_headers is not None:
         data["echoed_headers"] = [list(pair) for pair in outcome.echoed_headers]
     return data
+
+
+def _plain(value: Any) -> Any:
+    """What ``dataclasses.asdict`` gives for an outcome: nested dataclasses as dicts, the rest as it is.
+
+    ``asdict`` rebuilds every tuple and deep-copies every leaf; an outcome's other values are
+    immutable (str, int, float, bool, None, tuples of those), and a fleet converts ~10 000.
+    """
+    if is_dataclass(value) and not isinstance(value, type):
+        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
+    return value
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 __all__ = ["SentCertificate", "Evidence", "Accepted", "RejectedTLS", "RejectedEOF", "RejectedHTTP", "Misdirected", "Unreachable", "Outcome", "REJECTIONS", "describe", "to_dict"]
