@@ -9,7 +9,7 @@ import stat
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
 from mtlsgate.pki.certs import CertSpec, Extension, issue, make_crl, signature_hash_name
 from mtlsgate.pki.keys import KeyPool
@@ -32,14 +32,49 @@ def test_key_types(pool, root, key, kind, size):
 
 
 @pytest.mark.parametrize("digest", ["sha256", "sha384", "sha512", "sha1", "md5"])
-def test_signature_hashes_including_legacy_ones_signed_by_openssl(pool, digest):
+def test_signature_hashes_including_legacy_ones(pool, digest):
     rsa_root = issue(CertSpec.ca_spec("rsa root", key="rsa2048"), pool=pool)
     cred = issue(CertSpec(key="p256", hash=digest), rsa_root, pool=pool)
     assert signature_hash_name(cred.cert) == digest
     assert cred.cert.issuer == rsa_root.cert.subject
     cred.cert.verify_directly_issued_by(rsa_root.cert) if digest not in ("sha1", "md5") else None
-    # openssl kept the fields: serial, dates, extensions
     assert cred.cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+
+
+@pytest.mark.parametrize("issuer_key,digest", [("rsa2048", "sha1"), ("rsa2048", "md5"), ("p256", "sha1"), (None, "sha1")])
+def test_legacy_signatures_verify_with_the_openssl_command_line_and_carry_its_extensions(pool, tmp_path, issuer_key,
+                                                                                          digest):
+    """SHA-1/MD5 certificates are signed in-process (decrepit.legacy_sign): OpenSSL must find the signature good,
+    and the extensions must be the ones ``openssl x509 -CA`` re-signing gave (its key id appended, last)."""
+    import subprocess
+
+    from mtlsgate.pki.certs import pem
+
+    root = issue(CertSpec.ca_spec("legacy root", key=issuer_key), pool=pool) if issuer_key else None
+    spec = CertSpec(key="rsa2048" if root is None else "p256", hash=digest, serial=4242)
+    cert = issue(spec, root, pool=pool).cert
+    assert signature_hash_name(cert) == digest and cert.serial_number == 4242
+    names = [e.oid for e in cert.extensions]
+    assert names[:4] == [x509.ExtensionOID.BASIC_CONSTRAINTS, x509.ExtensionOID.KEY_USAGE,
+                         x509.ExtensionOID.EXTENDED_KEY_USAGE, x509.ExtensionOID.SUBJECT_KEY_IDENTIFIER]
+    if root is None:
+        assert len(names) == 4 and cert.issuer == cert.subject
+    else:
+        akid = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        ski = root.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        assert names[4:] == [x509.ExtensionOID.AUTHORITY_KEY_IDENTIFIER] and akid.key_identifier == ski.digest
+        assert akid.authority_cert_issuer is None and cert.issuer == root.cert.subject
+    ca = root.cert if root is not None else cert
+    (tmp_path / "ca.pem").write_bytes(pem(ca))
+    der = bytearray(cert.public_bytes(Encoding.DER))
+    der[-3] ^= 0x01  # the same certificate with one bit of its signature flipped: the control
+    tampered = x509.load_der_x509_certificate(bytes(der))
+    env = dict(os.environ, OPENSSL_CONF="/dev/null")
+    for name, candidate, good in (("good.pem", cert, True), ("tampered.pem", tampered, False)):
+        (tmp_path / name).write_bytes(pem(candidate))
+        result = subprocess.run(["openssl", "verify", "-auth_level", "0", "-CAfile", str(tmp_path / "ca.pem"),
+                                 str(tmp_path / name)], capture_output=True, text=True, timeout=30, env=env)
+        assert (result.returncode == 0) is good, (name, result.stdout, result.stderr)
 
 
 def test_validity_is_relative_to_now(pool, root):

@@ -292,8 +292,18 @@ def test_an_outcome_converts_to_what_dataclasses_asdict_gives_with_kind_and_summ
     """to_dict walks the outcome itself (asdict deep-copied every leaf of ~10 000 outcomes a fleet makes)."""
     from dataclasses import asdict
 
-    from mtlsgate.wire.outcome import (Accepted, Evidence, Misdirected, RejectedEOF, RejectedHTTP, RejectedTLS,
-                                       SentCertificate, Unreachable, describe, to_dict)
+    from mtlsgate.wire.outcome import (
+        Accepted,
+        Evidence,
+        Misdirected,
+        RejectedEOF,
+        RejectedHTTP,
+        RejectedTLS,
+        SentCertificate,
+        Unreachable,
+        describe,
+        to_dict,
+    )
 
     evidence = Evidence(tls_version="TLSv1.3", requested_version="1.3", cipher="TLS_AES_128_GCM_SHA256",
                         certificate_sent=SentCertificate("CN=leaf", "ab" * 32, 2),

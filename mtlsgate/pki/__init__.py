@@ -1,8 +1,8 @@
 """Keys, certificates and CRLs: a :class:`CertSpec` in, a :class:`Credential` out; the user's own files read.
 
 The bottom layer: it knows X.509 and nothing of TLS, targets or verdicts. ``keys`` pools
-and caches keys (files 0600), ``certs`` issues certificates and CRLs, ``decrepit`` re-signs
-test material with SHA-1/MD5 through the ``openssl`` command line, ``loading`` reads PEM
+and caches keys (files 0600), ``certs`` issues certificates and CRLs, ``decrepit`` signs
+test material with SHA-1/MD5 (which ``cryptography``'s builder refuses), ``loading`` reads PEM
 files with one-line errors.
 
 May import: :mod:`mtlsgate.errors` only.
@@ -30,7 +30,7 @@ from .certs import (
     signature_hash_name,
     unknown_critical_extension,
 )
-from .decrepit import LEGACY_HASHES, openssl_resign
+from .decrepit import LEGACY_HASHES, legacy_sign
 from .keys import (
     KEY_TYPES,
     KeyPool,
@@ -59,7 +59,7 @@ __all__ = [
     "derive_key",
     "key_from_seed",
     "LEGACY_HASHES",
-    "openssl_resign",
+    "legacy_sign",
     "CertSpec",
     "Credential",
     "CredentialFiles",

@@ -3,8 +3,7 @@
 A :class:`CertSpec` says everything that makes a certificate right or wrong for client
 authentication; :func:`issue` turns it into a :class:`Credential` (key, leaf, the chain a
 client sends). Validity is relative to *now*, so a spec means the same thing on every run.
-``cryptography`` refuses to sign with SHA-1 or MD5; those certificates are first built with
-SHA-256 and then re-signed by the ``openssl`` command line, exactly as the seed recipe does.
+``cryptography`` refuses to sign with SHA-1 or MD5; :mod:`mtlsgate.pki.decrepit` signs those.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .decrepit import LEGACY_HASHES, openssl_resign
+from .decrepit import LEGACY_HASHES, legacy_sign
 from .keys import KeyPool, PrivateKey, derive_serial, key_pem, write_private
 
 HASHES = {
@@ -234,8 +233,6 @@ def _subtree(entry: str) -> x509.GeneralName:
 def _signing_hash(issuer_key: PrivateKey, name: str) -> hashes.HashAlgorithm | None:
     if isinstance(issuer_key, ed25519.Ed25519PrivateKey):
         return None
-    if name in LEGACY_HASHES:
-        return hashes.SHA256()  # re-signed with openssl afterwards
     return HASHES[name]()
 
 
@@ -281,7 +278,7 @@ def issue(spec: CertSpec, issuer: Credential | None = None, *, pool: KeyPool,
     if spec.subject_key_id:
         builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     legacy = spec.hash in LEGACY_HASHES and not isinstance(signer_key, ed25519.Ed25519PrivateKey)
-    if spec.authority_key_id and issuer is not None and not legacy:  # openssl adds its own when re-signing
+    if spec.authority_key_id and issuer is not None and not legacy:  # a legacy one gets openssl's, below
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),  # type: ignore[arg-type]
             critical=False,
@@ -296,10 +293,9 @@ def issue(spec: CertSpec, issuer: Credential | None = None, *, pool: KeyPool,
             x509.UnrecognizedExtension(x509.ObjectIdentifier(ext.oid), ext.value), critical=ext.critical
         )
     if legacy:
-        # openssl insists that what it re-signs verifies under its own key, so the draft is
-        # signed by the subject key and the issuer's signature is only made by openssl.
-        draft = builder.issuer_name(spec.name()).sign(key, _signing_hash(key, "sha256"))  # type: ignore[arg-type]
-        cert = openssl_resign(draft, signer_key, issuer.cert if issuer else None, spec.hash)
+        if issuer is not None:  # what ``openssl x509 -CA`` appended when it re-signed these: the issuer's key id
+            builder = builder.add_extension(_openssl_authority_key_id(issuer), critical=False)
+        cert = legacy_sign(builder.issuer_name(issuer_name), signer_key, spec.hash)
     else:
         cert = builder.issuer_name(issuer_name).sign(signer_key, _signing_hash(signer_key, spec.hash))  # type: ignore[arg-type]
     if issuer is None:
@@ -307,6 +303,15 @@ def issue(spec: CertSpec, issuer: Credential | None = None, *, pool: KeyPool,
     root = issuer.root or issuer.cert
     chain = tuple(c for c in (issuer.cert, *issuer.chain) if c is not root)
     return Credential(spec=spec, key=key, cert=cert, chain=chain, root=root)
+
+
+def _openssl_authority_key_id(issuer: Credential) -> x509.AuthorityKeyIdentifier:
+    """The issuer's subjectKeyIdentifier as key id (else the SHA-1 of its key), no issuer name or serial."""
+    try:
+        ski = issuer.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+    except x509.ExtensionNotFound:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key())  # type: ignore[arg-type]
 
 
 def issue_derived(spec: CertSpec, issuer: Credential | None = None, *, root: Credential, pool: KeyPool) -> Credential:
