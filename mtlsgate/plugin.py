@@ -1017,8 +1017,11 @@ class RunHooks:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":
             return
+        worker = _is_xdist_worker(self.state.config)  # its rows go to the controller, which writes the reports
         for name, value in report.user_properties:
             if name == RECORD_PROPERTY:
+                if worker:
+                    continue
                 if value not in self.seen:  # a set: a fleet's thousands of rows, not a list scan per row
                     self.seen.add(value)
                     self.state.records.append(json.loads(value))
