@@ -72,7 +72,7 @@ def test_signal_mid_run_stops_nginx_and_writes_a_partial_report(tmp_path: Path, 
     try:
         nginx_up = wait_for(lambda: any("nginx" in p for p in processes_mentioning(str(tmpdir))), 30)
         assert nginx_up, "nginx never started"
-        time.sleep(0.3)  # into the preflight or the first checks
+        time.sleep(0.1)  # into the preflight or the first checks (the whole run takes about a second)
         proc.send_signal(signum)
         output, _ = proc.communicate(timeout=30)
     finally:
@@ -84,7 +84,7 @@ def test_signal_mid_run_stops_nginx_and_writes_a_partial_report(tmp_path: Path, 
     assert not list(tmpdir.iterdir()), list(tmpdir.iterdir())
     report = json.loads((reports / "mtlsgate.json").read_text())
     assert report["interrupted"] is True
-    assert len(report["checks"]) < 50  # partial: the run did not finish
+    assert report["not_run"]  # partial: the run did not finish (its rows known not applicable are recorded)
     summary = (reports / "summary.md").read_text()
     assert "interrupted" in summary
     assert summary.startswith("# mtlsgate: INCOMPLETE") and report["status"] == "INCOMPLETE"

@@ -393,7 +393,9 @@ def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> 
     host_header = transport.host_header or transport.server_name or endpoint.host
     base = Evidence(requested_version=transport.tls_version, server_name=transport.server_name, host_header=host_header)
     started = time.monotonic()
-    headers = [*DEFAULT_HEADERS, ("Host", host_header), ("User-Agent", "mtlsgate"), *transport.headers]
+    own = [("Host", host_header), ("User-Agent", "mtlsgate"), *transport.headers]
+    named = {name.lower() for name, _ in own}  # as httpx merged them: a default the probe names itself gives way
+    headers = [*(h for h in DEFAULT_HEADERS if h[0].lower() not in named), *own]
     target = transport.path if _PLAIN_TARGET.fullmatch(transport.path) else \
         httpx.URL(endpoint.url(transport.path)).raw_path.decode("ascii")  # escaped and without #fragment, as httpx sent it
     connections: set[int] = set()
