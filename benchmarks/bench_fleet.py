@@ -12,9 +12,10 @@ inventory, and runs::
     pytest suites -k "not fuzz" --targets-file fleet.toml
 
 sequentially (``--per-target-connections 1``), with checks run ahead in parallel (the
-default), and with ``-n 2`` (two workers, a target's checks on one of them). For each: wall
-time, targets/min, checks/s, peak RSS of the largest process, and whether the verdicts are
-those of the sequential run. Then a 3-shard run merged with ``mtlsgate merge`` against the
+default), and with ``-n 2`` (two workers, a target's checks on one of them), ``--runs``
+times each, taking turns. For each: the median wall time and the range, targets/min,
+checks/s, peak RSS of the largest process, and whether every run's verdicts are those of
+the (median) sequential run. Then a 3-shard run merged with ``mtlsgate merge`` against the
 unsharded report, start-up (``pytest --co -q``, median of 7, and ``python -X importtime``
 of the plugin), and sslyze's client-auth scan of the same fleet if sslyze is installed.
 
@@ -379,6 +380,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listeners", type=int, default=50, help="listeners in the fleet (even; default 50)")
     parser.add_argument("--repeat", type=int, default=7, help="start-up measurements (median)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each mode, taking turns (median; default 3)")
     parser.add_argument("--skip-sequential", action="store_true", help="skip the (slow) sequential run")
     parser.add_argument("--startup-only", action="store_true", help="measure start-up only (no fleet)")
     parser.add_argument("--sslyze-python", default=None, metavar="PATH",
@@ -395,13 +397,21 @@ def main() -> int:
         base = Path(tmp)
         cache = Path(os.environ.get("MTLSGATE_FLEET_CACHE", Path(tempfile.gettempdir()) / "mtlsgate-fleet-keys"))
         with fleet(base / "fleet", args.listeners, cache) as inventory:
-            runs = []
+            modes = [("parallel (default: 4 per target, 8 overall)", base / "par", ()),
+                     ("parallel, -n 2 (a target per worker)", base / "xdist", ("-n", "2"))]
             if not args.skip_sequential:
-                runs.append(pytest_run("sequential (--per-target-connections 1)", inventory, base / "seq",
-                                       "--per-target-connections=1"))
-            runs.append(pytest_run("parallel (default: 4 per target, 8 overall)", inventory, base / "par"))
-            runs.append(pytest_run("parallel, -n 2 (a target per worker)", inventory, base / "xdist", "-n", "2"))
+                modes.insert(0, ("sequential (--per-target-connections 1)", base / "seq",
+                                 ("--per-target-connections=1",)))
+            # The modes take turns, run after run, so that a noisy spell of a shared machine
+            # falls on all of them; each mode's median run is shown, with its range.
+            every: dict[str, list[Run]] = {label: [] for label, _, _ in modes}
+            for _ in range(args.runs):
+                for label, reports, extra in modes:
+                    every[label].append(pytest_run(label, inventory, reports, *extra))
+            runs = [sorted(every[label], key=lambda r: r.wall_s)[(args.runs - 1) // 2] for label, _, _ in modes]
+            spread = {label: (min(r.wall_s for r in done), max(r.wall_s for r in done)) for label, done in every.items()}
             reference = runs[0]
+            all_same = {label: all(r.rows == reference.rows for r in done) for label, done in every.items()}
             same_merge, shard_wall = merged_equals(inventory, base / "shards", runs[-1], 3)
             sslyze = sslyze_side_by_side(inventory, args.sslyze_python)
     load_after = os.getloadavg()
@@ -410,12 +420,14 @@ def main() -> int:
     print(f"fleet: {args.listeners} listeners (nginx and HAProxy, {args.listeners // 2} each), every one its own "
           "client CA; the whole non-fuzz suite over all of them")
     print()
-    print("| run | wall | targets/min | checks/s | peak RSS (largest process) | exit | verdicts = sequential |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| run ({args.runs} each, median) | wall | range | targets/min | checks/s | peak RSS (largest process) "
+          f"| exit | verdicts = {reference.label.split(' (')[0]} (every run) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for run in runs:
-        same = "yes" if run.rows == reference.rows else "NO"
-        print(f"| {run.label} | {run.wall_s:.1f} s | {run.targets / run.wall_s * 60:.0f} | {run.checks / run.wall_s:.0f} "
-              f"| {run.peak_rss_mb:.0f} MB | {run.exit_code} | {same} |")
+        low, high = spread[run.label]
+        print(f"| {run.label} | {run.wall_s:.1f} s | {low:.1f}–{high:.1f} s | {run.targets / run.wall_s * 60:.0f} "
+              f"| {run.checks / run.wall_s:.0f} | {max(r.peak_rss_mb for r in every[run.label]):.0f} MB "
+              f"| {run.exit_code} | {'yes' if all_same[run.label] else 'NO'} |")
     print()
     print(f"checks per run: {reference.checks} over {reference.targets} targets; counts {reference.counts}")
     print(f"3 shards run one after another (slowest {shard_wall:.1f} s), merged with mtlsgate merge: "
