@@ -158,7 +158,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise
     config.stash[GATE_KEY] = state
     # Registered before pytest's own cleanups (this plugin loads after them), so it runs after them.
-    config.add_cleanup(gc.unfreeze)
+    config.add_cleanup(lambda: gc.unfreeze() if state.heap_frozen else None)
     config.pluginmanager.register(RunHooks(state), "mtlsgate-run")
     if not _is_xdist_worker(config):
         config.pluginmanager.register(LiveStatus(config, state.targets, state.versions), "mtlsgate-live-status")
@@ -172,15 +172,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     unraisable exception), and the interpreter once more at exit: over a fleet's records,
     credentials and reports that was ~1.3 s of every process's tail, the controller's after
     the workers'. One collection still runs every finalizer due; the survivors are frozen
-    (not scanned again). ``config.add_cleanup(gc.unfreeze)`` gives them back to the collector
-    after pytest's rounds, for a session run inside another (pytester); ``gc.freeze`` at exit
-    skips the interpreter's last scan.
+    (not scanned again). The cleanup pytest_configure registered gives them back to the
+    collector after pytest's rounds, for a session run inside another (pytester); ``gc.freeze``
+    at exit skips the interpreter's last scan.
     """
     state = session.config.stash.get(GATE_KEY, None)
     if state is None or not (state.active or state.records):
         return  # not an mtlsgate run: the heap is someone else's
     gc.collect()
     gc.freeze()
+    state.heap_frozen = True
     atexit.unregister(gc.freeze)  # once, however many sessions this process runs
     atexit.register(gc.freeze)
 
@@ -296,6 +297,7 @@ class RunState:
 
         self.config = config
         self.records: list[dict[str, Any]] = []
+        self.heap_frozen = False  # see pytest_sessionfinish
         self.gate: Gate | None = None
         self.aborted: str | None = None
         self.started = time.time()

@@ -390,6 +390,9 @@ def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> 
 
     from ._http import DEFAULT_HEADERS, Client
 
+    version = _SSL_VERSIONS.get(transport.tls_version)
+    if version is None:
+        raise ValueError(f"no TCP TLS for {transport.tls_version!r}: QUIC attempts go through Prober.probe")
     host_header = transport.host_header or transport.server_name or endpoint.host
     base = Evidence(requested_version=transport.tls_version, server_name=transport.server_name, host_header=host_header)
     started = time.monotonic()
@@ -407,7 +410,7 @@ def run_probe(endpoint: Endpoint, ctx: ssl.SSLContext, transport: Transport) -> 
     _SPOKE.sigalgs = None
     deadline = Deadline(transport.deadline)
     try:
-        with deadline, Client(endpoint.host, endpoint.port, ctx, _SSL_VERSIONS[transport.tls_version],
+        with deadline, Client(endpoint.host, endpoint.port, ctx, version,
                               transport.server_name or endpoint.host, transport.timeout, deadline, progress,
                               MAX_BODY) as client:
             for n in range(transport.requests):
