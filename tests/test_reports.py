@@ -292,29 +292,18 @@ def test_an_outcome_converts_to_what_dataclasses_asdict_gives_with_kind_and_summ
     """to_dict walks the outcome itself (asdict deep-copied every leaf of ~10 000 outcomes a fleet makes)."""
     from dataclasses import asdict
 
-    from mtlsgate.wire.outcome import (
-        Accepted,
-        Evidence,
-        Misdirected,
-        RejectedEOF,
-        RejectedHTTP,
-        RejectedTLS,
-        SentCertificate,
-        Unreachable,
-        describe,
-        to_dict,
-    )
+    from mtlsgate.wire import outcome as o
 
-    evidence = Evidence(tls_version="TLSv1.3", requested_version="1.3", cipher="TLS_AES_128_GCM_SHA256",
-                        certificate_sent=SentCertificate("CN=leaf", "ab" * 32, 2),
-                        certificate_request_sigalgs=("ecdsa_secp256r1_sha256", "rsa_pss_rsae_sha256"))
-    outcomes = [Accepted(200, (("x-ssl-client-verify", "SUCCESS"),), evidence), Accepted(204, None, evidence),
-                RejectedTLS("certificate_required", "after-handshake", evidence), RejectedEOF("handshake"),
-                RejectedHTTP(400, "No required SSL certificate was sent", evidence), Misdirected(),
-                Unreachable("connection refused", Evidence(certificate_sent=False), transient=True)]
+    evidence = o.Evidence(tls_version="TLSv1.3", requested_version="1.3", cipher="TLS_AES_128_GCM_SHA256",
+                          certificate_sent=o.SentCertificate("CN=leaf", "ab" * 32, 2),
+                          certificate_request_sigalgs=("ecdsa_secp256r1_sha256", "rsa_pss_rsae_sha256"))
+    outcomes = [o.Accepted(200, (("x-ssl-client-verify", "SUCCESS"),), evidence), o.Accepted(204, None, evidence),
+                o.RejectedTLS("certificate_required", "after-handshake", evidence), o.RejectedEOF("handshake"),
+                o.RejectedHTTP(400, "No required SSL certificate was sent", evidence), o.Misdirected(),
+                o.Unreachable("connection refused", o.Evidence(certificate_sent=False), transient=True)]
     for outcome in outcomes:
-        expected = asdict(outcome) | {"kind": outcome.kind, "summary": describe(outcome)}
-        if isinstance(outcome, Accepted) and outcome.echoed_headers is not None:
+        expected = asdict(outcome) | {"kind": outcome.kind, "summary": o.describe(outcome)}
+        if isinstance(outcome, o.Accepted) and outcome.echoed_headers is not None:
             expected["echoed_headers"] = [list(pair) for pair in outcome.echoed_headers]
-        assert to_dict(outcome) == expected
-        assert json.dumps(to_dict(outcome)) == json.dumps(expected)
+        assert o.to_dict(outcome) == expected
+        assert json.dumps(o.to_dict(outcome)) == json.dumps(expected)
