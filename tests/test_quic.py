@@ -131,3 +131,28 @@ def test_quic_rows_get_their_own_column_and_match_the_schema():
     assert row["outcome"]["alert"] == "certificate_expired"
     assert row["outcome"]["evidence"]["certificate_sent"] == {"subject": "CN=expired client,O=mtlsgate",
                                                               "sha256": "ab" * 32, "chain_length": 2}
+
+
+def test_without_server_ca_quic_trusts_what_the_tcp_probe_trusts(tmp_path, monkeypatch):
+    """The default trust is the system store for both transports (SSL_CERT_FILE honoured), never another bundle:
+    a server only the TCP probe trusted would make an h3 parity check blame the listener."""
+    import ssl
+    from types import SimpleNamespace
+
+    import trustme
+    from cryptography import x509
+
+    from mtlsgate.wire.quic import _verify_server
+
+    ca, other = trustme.CA(), trustme.CA()
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem.bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))  # no other CAs
+    tcp = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    tcp.load_default_certs()
+    assert tcp.cert_store_stats()["x509_ca"] == 1  # what the TCP probe trusts here: this CA alone
+    for issuer, trusted in ((ca, True), (other, False)):
+        leaf = x509.load_pem_x509_certificate(issuer.issue_cert("mtlsgate.test").cert_chain_pems[0].bytes())
+        problem = _verify_server(SimpleNamespace(_peer_certificate=leaf, _peer_certificate_chain=[]), None,
+                                 "mtlsgate.test")
+        assert (problem is None) is trusted, problem

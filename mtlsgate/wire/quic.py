@@ -220,13 +220,16 @@ def _verify_server(tls: Any, server_ca: Path | None, server_name: str | None) ->
     if cert is None:
         return None  # never got that far: the outcome says why
     if server_ca is None:
-        import certifi  # httpx's CA bundle, installed with it: the TCP probe's default trust
-
-        cafile = certifi.where()
+        # The TCP probe's default trust (ssl's load_default_certs): OpenSSL's default file and
+        # directory, SSL_CERT_FILE / SSL_CERT_DIR honoured. Another bundle (certifi) could make
+        # QUIC and TCP disagree about the same server and a parity check blame the listener.
+        paths = ssl.get_default_verify_paths()
+        cafile, capath = paths.cafile, paths.capath
     else:
-        cafile = str(server_ca)
+        cafile, capath = str(server_ca), None
     try:
-        verify_certificate(cert, list(getattr(tls, "_peer_certificate_chain", [])), server_name, cafile=cafile)
+        verify_certificate(cert, list(getattr(tls, "_peer_certificate_chain", [])), server_name, cafile=cafile,
+                           capath=capath)
     except Exception as exc:  # noqa: BLE001 - aioquic raises Alert subclasses
         return str(exc) or type(exc).__name__
     return None
