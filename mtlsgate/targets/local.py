@@ -569,17 +569,18 @@ def run_lb(
         keys = _keys_for(files, inst, host, port, alt_port)
         conf = render(lb, variant, keys, inst)[0]
         log_path = inst / _LOG_NAME
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                _command(lb, binary, conf, inst),
-                cwd=inst,
-                env=_environment(lb, inst),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
+        proc: subprocess.Popen[bytes] | None = None
+        try:  # from before the start: a Ctrl-C or SIGTERM right after it must still stop the LB (its own session)
+            with log_path.open("ab") as log:
+                proc = subprocess.Popen(
+                    _command(lb, binary, conf, inst),
+                    cwd=inst,
+                    env=_environment(lb, inst),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             deadline = time.monotonic() + start_timeout
             ready = False
             while time.monotonic() < deadline:
@@ -617,5 +618,6 @@ def run_lb(
             )
             return
         finally:
-            _stop(proc)
+            if proc is not None:
+                _stop(proc)
     raise LBStartError(f"{lb} ({variant}): no free port after {attempts} attempts")
