@@ -170,7 +170,7 @@ class Client:
             _fail("ConnectError", exc)
         self._deadline.watch(sock)
         try:
-            sock.settimeout(self._timeout)
+            sock.settimeout(self._timeout)  # the TLS socket keeps it for every handshake, write and read
             with _PINNING:  # OpenSSL copies the context's versions into each new connection
                 self._ctx.minimum_version = self._ctx.maximum_version = self._version
                 tls = self._ctx.wrap_socket(sock, server_hostname=self._server_hostname, do_handshake_on_connect=False)
@@ -231,7 +231,6 @@ class Client:
         try:
             view = memoryview(data)
             while view:
-                conn.tls.settimeout(self._timeout)
                 sent = conn.tls.send(view)
                 view = view[sent:]
         except TimeoutError as exc:
@@ -248,7 +247,6 @@ class Client:
             if event is not h11.NEED_DATA:
                 return event
             try:
-                conn.tls.settimeout(self._timeout)
                 data = conn.tls.recv(READ_BYTES)
             except TimeoutError as exc:
                 _fail("ReadTimeout", exc)
