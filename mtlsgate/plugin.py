@@ -394,7 +394,8 @@ class RunState:
                 info.update(kind=t.kind, endpoint=f"{t.endpoint.host}:{t.endpoint.port}", server_name=t.server_name,
                             description=t.description, can_mint=t.can_mint, profile=st.profile.name, **t.extra,
                             **({"product": st.detection.to_dict()} if st.detection else {}),
-                            ca_names={v: list(b.facts.ca_names) for v, b in st.baselines.items() if b.facts})
+                            ca_names={v: list(b.facts.ca_names) for v, b in st.baselines.items()
+                                      if b.facts and b.facts.names_known})
             infos.append(info)
         return infos
 

@@ -172,6 +172,41 @@ def test_server_certificate_that_does_not_verify(run_suite, lab, tmp_path, lab_f
     assert_stopped(run, "the server certificate did not verify")
 
 
+def test_handshake_inspection_survives_signals_while_it_waits(reference, lab):
+    """With SO_RCVTIMEO set, a signal makes the blocking read fail with EINTR ("want read" to
+    pyOpenSSL). Taken for the server's silence, it made a correct listener "advertise no CA
+    names", a FAIL, whenever a profiler, a debugger or a handled signal touched the run."""
+    import signal
+
+    from mtlsgate.checks.canames import name_of
+    from mtlsgate.wire.handshake import inspect_handshake
+    from mtlsgate.wire.probe import Endpoint
+
+    woken = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: woken.append(1))
+    try:
+        with hostile.slow_proxy(reference, delay=0.4) as port:
+            signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)
+            try:
+                facts = inspect_handshake(Endpoint("127.0.0.1", port), LAB_SERVER_NAME, "1.3", timeout=2.0)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert woken, "no signal arrived while the handshake waited"
+    assert facts.cert_requested and facts.names_known
+    assert name_of(lab.client_root.cert) in facts.ca_names
+
+
+def test_unread_ca_names_are_no_verdict():
+    """A handshake broken off before the CertificateRequest says nothing about the names."""
+    from mtlsgate.wire.handshake import HandshakeFacts
+
+    assert not HandshakeFacts(False, (), "the handshake did not finish within 2s").names_known
+    assert HandshakeFacts(True, (), "tls alert handshake failure").names_known  # read, then refused
+    assert HandshakeFacts(False, ()).names_known  # finished without asking: none advertised
+
+
 def test_handshake_inspection_is_bounded_against_a_drip(reference):
     """pyOpenSSL's per-recv timeouts alone would let a one-byte-a-second server run for minutes."""
     import time

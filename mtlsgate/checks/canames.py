@@ -10,7 +10,7 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from ..judge import FAIL, PASS, Verdict
+from ..judge import FAIL, INCONCLUSIVE, PASS, Verdict
 from .finding import Attempt, CheckContext, Finding
 
 NO_NAMES = "no CA names advertised"
@@ -33,7 +33,8 @@ def ca_names(ctx: CheckContext) -> Finding:
     advertised = set(ctx.ca_names or ())
     shown = "; ".join(sorted(advertised)) or NO_NAMES
     if ctx.ca_names is None:
-        verdict = Verdict(FAIL, "accept", "inconclusive", "preflight could not read the CertificateRequest")
+        verdict = Verdict(INCONCLUSIVE, "accept", "inconclusive", "preflight could not read the CertificateRequest "
+                          "(its handshake without a certificate broke off before it): no verdict on the names")
     elif not advertised:
         if ctx.profile.ca_names == "exact-or-none":
             verdict = Verdict(PASS, "accept", "accepted", f"{NO_NAMES} (profile {ctx.profile.name} allows it)")

@@ -237,6 +237,8 @@ class Targets:
             if isinstance(good, Unreachable):
                 raise UntestableTarget(self._unreachable_line(target, good))
             baseline.facts = inspect_handshake(target.endpoint, target.server_name, version, self.probe_timeout)
+            if not baseline.facts.names_known:  # broken off before the CertificateRequest: look once more
+                baseline.facts = inspect_handshake(target.endpoint, target.server_name, version, self.probe_timeout)
             if (not baseline.facts.cert_requested and baseline.facts.error and observe(none, good).result != "accepted"
                     and (good is None or observe(good, None).result != "accepted")):
                 raise UntestableTarget(

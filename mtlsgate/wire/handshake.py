@@ -23,6 +23,13 @@ class HandshakeFacts:
     ca_names: tuple[str, ...]  # the CertificateRequest's CA names, as "O=...,CN=..."
     error: str = ""
 
+    @property
+    def names_known(self) -> bool:
+        """Whether ``ca_names`` is what the server advertised: it sent its CertificateRequest, or
+        finished the handshake without one. A handshake broken off before that proves nothing
+        about the names (an empty tuple then is not "none advertised")."""
+        return self.cert_requested or not self.error
+
 
 def inspect_handshake(endpoint: Endpoint, server_name: str | None, tls_version: str, timeout: float) -> HandshakeFacts:
     """Handshake without a certificate and report whether one was requested."""
@@ -53,14 +60,14 @@ def inspect_handshake(endpoint: Endpoint, server_name: str | None, tls_version: 
             conn.set_tlsext_host_name(server_name.encode("idna"))
         error = ""
         try:
-            conn.do_handshake()
+            _handshake(conn, deadline)
             if tls_version == "1.3":
                 # Under TLS 1.3 the CertificateRequest arrives in the server's first flight,
                 # so it has been seen by now; nudge the connection once for a late alert.
                 conn.send(b"")
         except (SSL.Error, OSError) as exc:
             error = str(exc) or type(exc).__name__
-            if deadline.expired:
+            if deadline.expired or isinstance(exc, SSL.WantReadError | SSL.WantWriteError):
                 error = f"the handshake did not finish within {deadline.seconds:g}s"
         requested = any(b"certificate request" in s for s in states)
         names = tuple(",".join(f"{k.decode()}={v.decode('utf-8', 'replace')}" for k, v in n.get_components())
@@ -69,6 +76,31 @@ def inspect_handshake(endpoint: Endpoint, server_name: str | None, tls_version: 
     finally:
         deadline.__exit__(None, None, None)
         raw.close()
+
+
+#: How often one handshake may be woken without progress (EINTR) before it counts as stuck.
+_MAX_WAKE_UPS = 100
+
+
+def _handshake(conn: object, deadline: Deadline) -> None:
+    """``conn.do_handshake()``, resumed when a signal interrupts its blocking read or write.
+
+    With ``SO_RCVTIMEO`` set the kernel never restarts an interrupted ``recv``: it fails with
+    EINTR, which OpenSSL reports as "want read". Any signal with a handler, a debugger or a
+    profiler attaching to the process does that, and taking it for the server's silence made
+    a correct listener "advertise no CA names". A real timeout ends the loop through the
+    deadline (it shuts the socket down) or the wake-up bound.
+    """
+    from OpenSSL import SSL
+
+    for _ in range(_MAX_WAKE_UPS):
+        try:
+            conn.do_handshake()  # type: ignore[attr-defined]
+            return
+        except (SSL.WantReadError, SSL.WantWriteError):
+            if deadline.expired or deadline.remaining() <= 0:
+                raise
+    conn.do_handshake()  # type: ignore[attr-defined]
 
 
 __all__ = ["HandshakeFacts", "inspect_handshake"]
