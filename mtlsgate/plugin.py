@@ -311,6 +311,7 @@ class RunState:
         self.plans: dict[str, list[tuple[str, str]]] | None = None  # per target: the checks the items ask for
         self.left: dict[str, int] | None = None  # per target: checks not reported yet (see _count_down)
         self.untestable: dict[str, str] = {}  # a fleet's targets that could not be tested, with their line
+        self.check_ids: dict[Any, tuple[str, ...]] = {}  # per test function: its gate.check ids (_check_ids)
         opt = config.option
         try:
             kit = load_kit(opt.kit) if opt.kit is not None else None
@@ -1016,6 +1017,30 @@ class RunHooks:
     @staticmethod
     def _line(session: pytest.Session, line: str, **markup: bool) -> None:
         _say(session.config, line, **markup)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """A row that cannot apply is recorded at setup, before fixtures and without a call phase.
+
+        The QUIC rows of a listener without HTTP/3 are two in five of a fleet's items, and a
+        pytest item's setup, call and three reports cost more than the row itself. Only rows
+        whose first check never runs over this transport on this target, as its preflight saw
+        it, take this way: the check records them exactly as the call would have (``not
+        applicable``, skipped), and the test body would have stopped at that first check.
+        """
+        state, callspec = self.state, getattr(item, "callspec", None)
+        gate = state.gate
+        if gate is None or callspec is None or "gate" not in callspec.params:
+            return
+        spec, version = callspec.params["gate"]
+        target = gate.states.get(spec)
+        if target is None or spec in gate.untestable or gate.aborted or state.aborted:
+            return  # not started here yet (its first check starts it), or the normal path says why not
+        ids = _check_ids(getattr(item, "function", None), state.check_ids)
+        baseline = target.baselines.get(version)
+        unsupported = {(spec, version): baseline.unsupported} if baseline is not None and baseline.unsupported else {}
+        if ids and never_runs(ids[0], version, spec, unsupported) is not None:
+            CheckRunner(state, spec, version, item).check(ids[0])  # records the row and skips
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":
