@@ -5,7 +5,9 @@ gets in: otherwise the server refused something else (tlslite-ng 0.8 compressed 
 certificate over TLS 1.3 for servers that never asked for it, so every server "rejected"
 every attempt, also the honest one). So each TLS version is tried three ways: the right key
 is accepted, another key gets decrypt_error, no CertificateVerify gets a rejection; and a
-server that does not take the P-256 key share the client sends first still gets a handshake.
+server that takes none of the key shares the client sends still gets a handshake. The key
+exchange runs in OpenSSL, so every group it computes is tried against a server that allows
+only that group, and its values are checked against tlslite's own arithmetic.
 """
 
 from __future__ import annotations
@@ -59,18 +61,47 @@ def test_the_right_key_gets_in_and_a_forged_or_missing_certificate_verify_does_n
         assert isinstance(missing, (RejectedTLS, RejectedEOF)), (missing, note)
 
 
-@pytest.mark.parametrize("curve", ["secp384r1", "X25519"])
-def test_a_server_that_wants_another_group_gets_it_by_hello_retry_request(lab, tmp_path, curve):
+@pytest.mark.parametrize(("curve", "version"), [("prime256v1", "1.3"), ("secp384r1", "1.3"), ("secp521r1", "1.3"),
+                                               ("X25519", "1.3"), ("prime256v1", "1.2")])
+def test_every_group_the_server_insists_on_gets_a_handshake(lab, tmp_path, curve, version):
+    """TLS 1.3: a HelloRetryRequest where the server wants a group without a key share; TLS 1.2: ECDHE over it.
+
+    (A TLS 1.2 server with the lab's P-256 certificate cannot be held to another group: its
+    ECDSA key's curve must be one it offers. Unrestricted, it takes x25519, the client's first.)
+    """
     ident = lab.identity
     try:
-        server = _server(lab, tmp_path, "1.3", curve)
+        server = _server(lab, tmp_path, version, curve)
     except (ValueError, ssl.SSLError) as exc:
         pytest.skip(f"this ssl module cannot limit the server to {curve}: {exc}")
     with http_server(server) as port:
-        honest, note = forged_handshake(_ctx(port, "1.3"), ident, ident.key, False)
+        honest, note = forged_handshake(_ctx(port, version), ident, ident.key, False)
         assert isinstance(honest, Accepted) and honest.status == 200, (honest, note)
-        forged, note = forged_handshake(_ctx(port, "1.3"), ident, KeyPool().get("p256", 97), False)
+        forged, note = forged_handshake(_ctx(port, version), ident, KeyPool().get("p256", 97), False)
         assert isinstance(forged, RejectedTLS) and forged.alert == "decrypt_error", (forged, note)
+
+
+@pytest.mark.parametrize("group", ["x25519", "secp256r1", "secp384r1", "secp521r1"])
+def test_the_key_exchange_in_openssl_agrees_with_tlslites_own(group):
+    from tlslite.constants import GroupName
+    from tlslite.errors import TLSIllegalParameterException
+    from tlslite.keyexchange import ECDHKeyExchange
+
+    from mtlsgate.checks.possession import _native_kex_classes
+
+    native_class, _ = _native_kex_classes()
+    code = getattr(GroupName, group)
+    native, pure = native_class(code, (3, 4)), ECDHKeyExchange(code, (3, 4))
+    ours, theirs = native.get_random_private_key(), pure.get_random_private_key()
+    our_share, their_share = native.calc_public_value(ours), pure.calc_public_value(theirs)
+    assert len(our_share) == len(their_share)
+    assert native.calc_shared_key(ours, their_share) == pure.calc_shared_key(theirs, our_share)
+    bad = bytearray(len(their_share)) if group == "x25519" else bytearray(b"\x04" + b"\x01" * (len(their_share) - 1))
+    for kex, private in ((native, ours), (pure, theirs)):  # a low-order point, a point off the curve
+        with pytest.raises(TLSIllegalParameterException):
+            kex.calc_shared_key(private, bad)
+    with pytest.raises(TLSIllegalParameterException):
+        native.calc_shared_key(ours, their_share[:-1])
 
 
 def _check_ctx(port: int, version: str, lab) -> SimpleNamespace:
