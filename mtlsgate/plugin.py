@@ -477,6 +477,16 @@ def _keep_targets_on_one_worker(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any | None:
+    """``loadgroup`` (a target per worker) with bookkeeping that stays cheap over a fleet's items."""
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return None
+    from .scheduling import target_scheduler
+
+    return target_scheduler(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist's controller, per worker: whether the run groups a target's checks on one worker."""
     node.workerinput[LOADGROUP_INPUT] = getattr(node.config.option, "dist", "no") == "loadgroup"
