@@ -102,6 +102,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--max-duration", type=float, default=900.0,
                 help="seconds for the whole run; checks not started by then are reported as not run")
     g.addoption("--reports-dir", type=Path, default=Path("reports"), help="where reports are written")
+    g.addoption("--report-formats", default="json,junit,summary,html", metavar="LIST",
+                help="which reports to write into --reports-dir: a comma-separated subset of json (mtlsgate.json), "
+                     "junit (junit.xml), summary (summary.md) and html (index.html); default all")
     g.addoption("--reference-mutant", default=None, choices=sorted(MUTANTS),
                 help="run the reference target with one deliberate mistake (to see the suite catch it)")
     g.addoption("--waivers", type=Path, default=None, metavar="FILE",
@@ -125,6 +128,10 @@ def _add_fleet_options(g: Any) -> None:
     g.addoption("--targets-file", default=None, type=Path, metavar="FLEET.toml",
                 help="an inventory of targets, each [[target]] with its own url, server_name, server_ca, client CA "
                      "or client cert, profile... (paths relative to the file); instead of --target")
+    g.addoption("--jobs", default="1", metavar="N",
+                help="audit the targets in N pytest processes at once, each a --shard of them, and merge their "
+                     "reports into --reports-dir (auto: one per CPU); for a fleet, cheaper than -n N, which ships "
+                     "every check between processes")
     g.addoption("--shard", default=None, metavar="K/N",
                 help="run only shard K of N of the targets (deterministic, by name); merge the shards' reports "
                      "with `mtlsgate merge`")
@@ -334,6 +341,7 @@ class RunState:
                     external_target(spec, self.options, "default")  # reads and checks the files now
             _check_numbers(opt)
             _check_writable(opt.reports_dir)
+            self.report_formats = _report_formats(opt.report_formats)
         except UsageError as exc:
             if opt.debug:
                 traceback.print_exc()
@@ -451,6 +459,16 @@ def _check_numbers(opt: Any) -> None:
         raise UsageError(f"--connections {opt.connections}: expected 1 to 256")
 
 
+def _report_formats(value: str) -> tuple[str, ...]:
+    from .report import REPORT_FORMATS
+
+    chosen = tuple(dict.fromkeys(f.strip() for f in value.split(",") if f.strip()))
+    unknown = [f for f in chosen if f not in REPORT_FORMATS]
+    if unknown or not chosen:
+        raise UsageError(f"--report-formats {value}: expected a comma-separated list of {', '.join(REPORT_FORMATS)}")
+    return chosen
+
+
 def _check_writable(directory: Path) -> None:
     """Fail now, in one line, rather than after the whole run when the reports cannot be written.
 
@@ -474,6 +492,31 @@ def _keep_targets_on_one_worker(config: pytest.Config) -> None:
     """
     if getattr(config.option, "dist", "no") == "load" and not _is_xdist_worker(config):
         config.option.dist = "loadgroup"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--jobs N``: this process starts the shards and merges their reports instead of running a session."""
+    opt = config.option
+    if getattr(opt, "jobs", "1") == "1" or _is_xdist_worker(config) or opt.help or opt.version or opt.collectonly \
+            or getattr(opt, "showfixtures", False) or getattr(opt, "show_fixtures_per_test", False) \
+            or getattr(opt, "markers", False):
+        return None
+    from .scheduling import parse_jobs, run_shards
+
+    try:
+        jobs = parse_jobs(opt.jobs)
+        if jobs > 1 and opt.shard is not None:
+            raise UsageError("--jobs and --shard: --jobs runs the shards itself (give --shard to run one of them)")
+        if jobs > 1 and getattr(opt, "numprocesses", None):
+            raise UsageError("--jobs and -n: choose one (--jobs splits the targets over processes, -n the checks)")
+        names, _, _ = _select_targets(opt) if jobs > 1 else ([], {}, None)
+        if len(names) < 2:
+            return None  # one target: one process (its checks still run in parallel)
+        _check_writable(opt.reports_dir)
+        return run_shards(config, jobs, len(names), _report_formats(opt.report_formats))
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -1102,7 +1145,7 @@ class RunHooks:
                        extra={"shard": state.shard} if state.shard else {})
         self.info = info
         try:
-            self.paths = write_reports(session.config.option.reports_dir, state.records, info)
+            self.paths = write_reports(session.config.option.reports_dir, state.records, info, state.report_formats)
             _hold_late_signals(state)
             if self.lock is not None:
                 self.lock.release()

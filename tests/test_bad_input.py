@@ -79,6 +79,12 @@ CASES = {
     "identity header format": (["--identity-header", "X-Client-DN=colour"],
                                "--identity-header X-Client-DN=colour: format must be one of"),
     "identity header name": (["--identity-header", "X Client=cert"], "--identity-header X Client=cert: 'X Client' is not"),
+    "jobs zero": (["--jobs", "0"], "--jobs 0: expected a number of processes (1 or more) or auto"),
+    "jobs text": (["--jobs", "many"], "--jobs many: expected a number of processes"),
+    "jobs and shard": (["--jobs", "2", "--shard", "1/2"], "--jobs and --shard: --jobs runs the shards itself"),
+    "jobs and xdist": (["--jobs", "2", "-n", "2"], "--jobs and -n: choose one"),
+    "report format unknown": (["--report-formats", "json,pdf"], "--report-formats json,pdf: expected a comma-separated "
+                                                                "list of json, junit, summary, html"),
 }
 
 

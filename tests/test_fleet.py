@@ -135,6 +135,7 @@ def test_three_shards_merged_equal_the_unsharded_run(tmp_path: Path, run_suite) 
         path = _inventory(tmp_path, "\n\n".join(entries) + "\n")
         whole = run_suite("--targets-file", str(path), "-k", "not fuzz")
         shards = [run_suite("--targets-file", str(path), "-k", "not fuzz", "--shard", f"{k}/3") for k in (1, 2, 3)]
+        jobs = run_suite("--targets-file", str(path), "-k", "not fuzz", "--jobs", "3")
     assert whole.exit_code == 1 and [s.exit_code for s in shards].count(1) == 1, [s.output for s in shards]
     for k, part in enumerate(shards, start=1):
         assert part.report["shard"] == {"index": k, "count": 3, "targets": ["t0", "t1", "t2", "t3"]}
@@ -159,6 +160,19 @@ def test_three_shards_merged_equal_the_unsharded_run(tmp_path: Path, run_suite) 
     assert missing.returncode == 2 and missing.stderr == "error: merge: shard 3/3 is missing (1 of 3 missing); " \
                                                          "the merged report would not cover the fleet\n"
     assert not (tmp_path / "m2").exists() and not (tmp_path / "m3").exists()
+    # --jobs 3: the same shards, run and merged by one command, into its own --reports-dir.
+    assert jobs.exit_code == 1, jobs.output  # as the unsharded run
+    assert "mtlsgate: 4 targets in 3 processes (--jobs)" in jobs.output
+    assert [line.split(":")[0] for line in jobs.output.splitlines() if line.startswith("shard ")] == \
+        ["shard 1/3", "shard 2/3", "shard 3/3"]
+    assert "mtlsgate: FAILED: 4 targets, " in jobs.output and "FAILED t1 (" in jobs.output
+    assert _rows(jobs.report) == _rows(whole.report) and jobs.report["counts"] == whole.report["counts"]
+    assert {p.name for p in jobs.reports.iterdir()} == {"mtlsgate.json", "junit.xml", "summary.md", "index.html",
+                                                         "shards", ".mtlsgate.lock"}
+    for k in (1, 2, 3):  # each shard: its pytest output and its JSON report, the other reports written once
+        assert {p.name for p in (jobs.reports / "shards" / str(k)).iterdir()} >= {"pytest.log", "mtlsgate.json"}
+        assert not (jobs.reports / "shards" / str(k) / "index.html").exists()
+    assert "- FAILED t1 (" in (jobs.reports / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("mutant", [None, "no-crl", "accept-expired", "trust-any-ca", "ignore-eku"])

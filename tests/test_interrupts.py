@@ -259,6 +259,51 @@ def test_signal_during_start_up_lists_every_check_as_not_run(tmp_path: Path, com
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_a_jobs_run_stops_every_shard_and_merges_what_they_did(tmp_path: Path, signum: int):
+    """``--jobs 2``: the shards run in sessions of their own, so the signal reaches the parent alone.
+
+    It passes one signal on to each shard, which writes its partial report; the merged report
+    is INCOMPLETE, lists what was not run, and no shard process is left (the fuzz campaigns
+    with a large --fuzz-examples would otherwise run for minutes).
+    """
+    from fleet import reference_fleet
+
+    from mtlsgate.pki import KeyPool
+
+    reports = tmp_path / "reports"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["MTLSGATE_TEST_RUN"] = str(tmp_path)  # marks the parent and its shards (they inherit it)
+    with reference_fleet(tmp_path, KeyPool(), [None, None]) as entries:
+        inventory = tmp_path / "fleet.toml"
+        inventory.write_text("\n\n".join(entries) + "\n")
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "--jobs", "2",
+                                 "--targets-file", str(inventory), "--fuzz-examples", "20000",
+                                 "--reports-dir", str(reports)],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                preexec_fn=default_signals)
+        logs = [reports / "shards" / str(k) / "pytest.log" for k in (1, 2)]
+        try:
+            started = wait_for(lambda: all(log.is_file() and re.search(rb"^[.sxFE]{3,}", log.read_bytes(), re.M)
+                                           for log in logs), 120)
+            assert started, [log.read_bytes()[-2000:] for log in logs if log.is_file()]
+            proc.send_signal(signum)
+            output, _ = proc.communicate(timeout=90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+    assert wait_for(lambda: not processes_with_env("MTLSGATE_TEST_RUN", str(tmp_path)), 30)
+    text = output.decode(errors="replace")
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, text
+    assert "Traceback" not in text
+    report = json.loads((reports / "mtlsgate.json").read_text())
+    assert report["interrupted"] is True and report["status"] == "INCOMPLETE", text
+    assert [t["name"] for t in report["targets"]] == ["t0", "t1"]
+    assert report["not_run"] and {n["id"] for n in report["not_run"]} >= {"fuzz.oracle-agreement"}
+    assert len(report["checks"]) + len(report["not_run"]) == 2 * 114
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_during_start_up_of_another_projects_session_acts_as_the_default(tmp_path: Path, signum: int):
     """pytest loads the plugin in every session: one without mtlsgate checks gets Python's defaults back.
 

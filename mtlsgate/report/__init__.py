@@ -11,7 +11,7 @@ May import: :mod:`mtlsgate.targets` and everything below it.
 from __future__ import annotations
 
 from .baseline import BAD, GOOD, Change, Comparison, Key, compare, load_report
-from .files import ReportsLock, clear_stale_reproducers, write_reports
+from .files import REPORT_FORMATS, ReportsLock, clear_stale_reproducers, write_reports
 from .html import build_html
 from .jsonfile import SCHEMA_VERSION, build_json
 from .junit import build_junit
@@ -59,6 +59,7 @@ __all__ = [
     "ReportsLock",
     "clear_stale_reproducers",
     "write_reports",
+    "REPORT_FORMATS",
     "Waiver",
     "today",
     "load_waivers",

@@ -20,22 +20,34 @@ from .junit import build_junit
 from .status import RunInfo, write_atomic
 from .summary import build_summary
 
+#: Every report a run writes, by the name ``--report-formats`` gives it.
+REPORT_FORMATS = ("json", "junit", "summary", "html")
 
-def write_reports(directory: Path, records: list[dict[str, Any]], info: RunInfo) -> dict[str, Path]:
+
+def write_reports(directory: Path, records: list[dict[str, Any]], info: RunInfo,
+                  formats: tuple[str, ...] = REPORT_FORMATS) -> dict[str, Path]:
+    """Write the run's reports; ``formats`` (a subset of :data:`REPORT_FORMATS`) leaves the others out.
+
+    A ``--jobs`` shard writes only its JSON: the merged run writes the rest once.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "json": directory / "mtlsgate.json",
-        "junit": directory / "junit.xml",
-        "summary": directory / "summary.md",
-        "html": directory / "index.html",
-    }
-    write_atomic(paths["json"], _json_text(build_json(records, info)).encode())
-    tree = build_junit(records, info)
-    tmp = paths["junit"].with_suffix(".tmp")
-    tree.write(tmp, encoding="utf-8", xml_declaration=True)
-    os.replace(tmp, paths["junit"])
-    write_atomic(paths["summary"], build_summary(records, info).encode())
-    write_atomic(paths["html"], build_html(records, info).encode())
+    paths = {name: path for name, path in (
+        ("json", directory / "mtlsgate.json"),
+        ("junit", directory / "junit.xml"),
+        ("summary", directory / "summary.md"),
+        ("html", directory / "index.html"),
+    ) if name in formats}
+    if "json" in paths:
+        write_atomic(paths["json"], _json_text(build_json(records, info)).encode())
+    if "junit" in paths:
+        tree = build_junit(records, info)
+        tmp = paths["junit"].with_suffix(".tmp")
+        tree.write(tmp, encoding="utf-8", xml_declaration=True)
+        os.replace(tmp, paths["junit"])
+    if "summary" in paths:
+        write_atomic(paths["summary"], build_summary(records, info).encode())
+    if "html" in paths:
+        write_atomic(paths["html"], build_html(records, info).encode())
     return paths
 
 
@@ -101,4 +113,4 @@ def clear_stale_reproducers(directory: Path) -> list[str]:
     return names
 
 
-__all__ = ["ReportsLock", "clear_stale_reproducers", "write_reports"]
+__all__ = ["REPORT_FORMATS", "ReportsLock", "clear_stale_reproducers", "write_reports"]

@@ -51,7 +51,10 @@ def merge_reports(reports: Sequence[tuple[Path, dict[str, Any]]], out_dir: Path)
                    interrupted=any(report.get("interrupted") for _, report in reports),
                    waivers=_merge_waivers([r.get("waivers") for _, r in reports]),
                    comparison=_merge_comparisons([r.get("comparison") for _, r in reports]),
-                   extra={"merged_from": [str(path) for path, _ in reports]})
+                   extra={"merged_from": [str(path) for path, _ in reports]},
+                   # an interrupted shard's checks that never started: the merged run did not run them either
+                   not_run=[n for _, r in reports for n in (r.get("not_run") or []) if isinstance(n, dict)],
+                   require_all=any(r.get("require_all") for _, r in reports))
     return records, info
 
 
