@@ -12,8 +12,8 @@ inventory, and runs::
     pytest suites -k "not fuzz" --targets-file fleet.toml
 
 sequentially (``--per-target-connections 1``), with checks run ahead in parallel (the
-default), and with ``-n 2`` (two workers, a target's checks on one of them), ``--runs``
-times each, taking turns. For each: the median wall time and the range, targets/min,
+default), with ``-n 2`` (two workers, a target's checks on one of them) and with ``--jobs 2``
+(two shard processes, their reports merged), ``--runs`` times each, taking turns. For each: the median wall time and the range, targets/min,
 checks/s, peak RSS of the largest process, and whether every run's verdicts are those of
 the (median) sequential run. Then a 3-shard run merged with ``mtlsgate merge`` against the
 unsharded report, start-up (``pytest --co -q``, median of 7, and ``python -X importtime``
@@ -398,7 +398,8 @@ def main() -> int:
         cache = Path(os.environ.get("MTLSGATE_FLEET_CACHE", Path(tempfile.gettempdir()) / "mtlsgate-fleet-keys"))
         with fleet(base / "fleet", args.listeners, cache) as inventory:
             modes = [("parallel (default: 4 per target, 8 overall)", base / "par", ()),
-                     ("parallel, -n 2 (a target per worker)", base / "xdist", ("-n", "2"))]
+                     ("parallel, -n 2 (a target per worker)", base / "xdist", ("-n", "2")),
+                     ("parallel, --jobs 2 (two shard processes, merged)", base / "jobs", ("--jobs", "2"))]
             if not args.skip_sequential:
                 modes.insert(0, ("sequential (--per-target-connections 1)", base / "seq",
                                  ("--per-target-connections=1",)))
