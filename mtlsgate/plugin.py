@@ -510,6 +510,8 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
             raise UsageError("--jobs and --shard: --jobs runs the shards itself (give --shard to run one of them)")
         if jobs > 1 and getattr(opt, "numprocesses", None):
             raise UsageError("--jobs and -n: choose one (--jobs splits the targets over processes, -n the checks)")
+        if jobs > 1 and getattr(opt, "xmlpath", None):  # each shard would write its part over the others'
+            raise UsageError("--jobs and --junitxml: the merged JUnit report is <reports-dir>/junit.xml")
         names, _, _ = _select_targets(opt) if jobs > 1 else ([], {}, None)
         if len(names) < 2:
             return None  # one target: one process (its checks still run in parallel)

@@ -124,12 +124,16 @@ def run_shards(config: pytest.Config, jobs: int, target_count: int, formats: tup
         return int(pytest.ExitCode.INTERRUPTED)
     lock = ReportsLock(out)
     lock.acquire()
+    held: tuple[Any, Any] | None = None  # the signal handlers put aside while merging
     try:
         shards = out / "shards"
         shutil.rmtree(shards, ignore_errors=True)  # an earlier run's shards are never merged into this one
         print(f"mtlsgate: {target_count} targets in {count} processes (--jobs); each one's output and reports "
               f"in {shards}/K/", flush=True)
         codes, interrupted = _run(config, shards, count)
+        # The shards are done: the merge (well under a second) is not cut short by a signal, which
+        # would leave a traceback and no merged report.
+        held = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, signal.SIG_IGN)
         from .report import load_shards, merge_reports, run_status, target_lines, write_reports
         reports = [shards / str(k) / "mtlsgate.json" for k in range(1, count + 1)]
         for k, code in enumerate(codes, start=1):
@@ -146,6 +150,9 @@ def run_shards(config: pytest.Config, jobs: int, target_count: int, formats: tup
         paths = write_reports(out, records, info, formats)
     finally:
         lock.release()
+        if held is not None:
+            signal.signal(signal.SIGINT, held[0])
+            signal.signal(signal.SIGTERM, held[1])
     status = run_status(records, info)
     print(f"mtlsgate: {status}: {len(info.targets)} targets, {len(records)} checks from {count} processes")
     if len(info.targets) > 1:

@@ -83,6 +83,7 @@ CASES = {
     "jobs text": (["--jobs", "many"], "--jobs many: expected a number of processes"),
     "jobs and shard": (["--jobs", "2", "--shard", "1/2"], "--jobs and --shard: --jobs runs the shards itself"),
     "jobs and xdist": (["--jobs", "2", "-n", "2"], "--jobs and -n: choose one"),
+    "jobs and junitxml": (["--jobs", "2", "--junitxml", "{dir}/j.xml"], "--jobs and --junitxml: the merged JUnit"),
     "report format unknown": (["--report-formats", "json,pdf"], "--report-formats json,pdf: expected a comma-separated "
                                                                 "list of json, junit, summary, html"),
 }
