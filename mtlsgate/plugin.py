@@ -516,7 +516,8 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         if len(names) < 2:
             return None  # one target: one process (its checks still run in parallel)
         _check_writable(opt.reports_dir)
-        return run_shards(config, jobs, len(names), _report_formats(opt.report_formats))
+        formats = _report_formats(opt.report_formats)
+        return run_shards(config, jobs, len(names), formats, DeferredInterrupt.release())
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
 

@@ -105,21 +105,22 @@ def parse_jobs(value: str) -> int:
     return int(value)
 
 
-def run_shards(config: pytest.Config, jobs: int, target_count: int, formats: tuple[str, ...]) -> int:
+def run_shards(config: pytest.Config, jobs: int, target_count: int, formats: tuple[str, ...],
+               pending_signal: str | None) -> int:
     """Run the suite as ``jobs`` shard processes and merge their reports into ``--reports-dir``.
 
     Each shard is this command line again with ``--shard K/N``, ``--jobs 1`` and the reports
     directory ``<reports-dir>/shards/K``, where it writes its ``mtlsgate.json`` only (the merged
     run writes the other reports once) and its pytest output, ``pytest.log``. The exit
     code is pytest's: a shard's usage error, internal error, interruption or untestable target
-    (in shard order), else 1 when the merged run failed, else 0.
+    (in shard order), else 1 when the merged run failed, else 0. ``pending_signal``: one that
+    came during start-up (then no shard is started).
     """
-    from .cmdline import DeferredInterrupt
     from .report import ReportsLock  # the rest of report/ loads while the shards run (see _run)
 
     count = min(jobs, target_count)
     out = Path(config.option.reports_dir)
-    if DeferredInterrupt.release() is not None:
+    if pending_signal is not None:
         print("mtlsgate: interrupted during start-up; no shard was started")
         return int(pytest.ExitCode.INTERRUPTED)
     lock = ReportsLock(out)

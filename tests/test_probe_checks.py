@@ -14,7 +14,6 @@ from mtlsgate.checks.headercheck import SPOOF_MARK, spoof_batches
 from mtlsgate.checks.headers import CLIENT_CERT_HEADERS
 from mtlsgate.checks.identity import cert_der, matches
 from mtlsgate.checks.possession import (
-    _cheap_groups_first,
     _client_class,
     _native_aesgcm,
     _native_chacha20,
@@ -184,16 +183,17 @@ def test_the_forging_connection_protects_gcm_and_chacha_records_natively_and_not
         assert settings(CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA)[2] is createAES  # the rest: tlslite's own
 
 
-def test_forging_client_offers_every_group_it_did_and_sends_the_cheap_key_share_first():
+def test_forging_client_computes_x25519_and_nist_key_exchanges_in_openssl_and_the_rest_as_tlslite():
     load_tlslite()
-    from tlslite.api import HandshakeSettings
+    from tlslite.constants import GroupName
+    from tlslite.keyexchange import ECDHKeyExchange, FFDHKeyExchange
 
-    default, ours = HandshakeSettings(), HandshakeSettings()
-    _cheap_groups_first(ours)
-    assert ours.eccCurves[0] == "secp256r1" and sorted(ours.eccCurves) == sorted(default.eccCurves)
-    assert ours.keyShares == ["secp256r1"]  # a server wanting x25519 (offered) asks for it by HelloRetryRequest
-    assert (ours.cipherNames, ours.dhGroups) == (default.cipherNames, default.dhGroups)
-    assert ours.validate().keyShares == ["secp256r1"]
+    forging = _client_class()
+    for group in (GroupName.x25519, GroupName.secp256r1, GroupName.secp384r1):
+        kex = forging._getKEX(group, (3, 4))
+        assert isinstance(kex, ECDHKeyExchange) and type(kex) is not ECDHKeyExchange  # the OpenSSL subclass
+    assert type(forging._getKEX(GroupName.ffdhe2048, (3, 4))) is FFDHKeyExchange  # tlslite's own
+    assert _client_class() is forging  # made once per process
 
 
 @pytest.mark.parametrize("kind", ["p256", "p384", "rsa2048"])

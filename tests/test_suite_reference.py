@@ -6,6 +6,8 @@ checks that name that mistake — a mistake it cannot catch is a bug in the suit
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import time
 
@@ -20,9 +22,29 @@ TRUST = {"reject.rogue-ca", "reject.rogue-same-name", "reject.self-signed", "rej
 KEY_MARKERS = re.compile(r"PRIVATE KEY|BEGIN (RSA|EC|ENCRYPTED) ")
 
 
-def test_correct_reference_target_passes_with_every_report_written(run_suite):
-    run = run_suite()
+#: A pytest plugin for the run under test: each skipped report's node id and phase, one JSON line each.
+SKIP_PHASES = """
+import json, os
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        with open(os.environ["MTLSGATE_SKIP_PHASES"], "a") as fh:
+            fh.write(json.dumps([report.nodeid, report.when]) + "\\n")
+"""
+
+
+def test_correct_reference_target_passes_with_every_report_written(run_suite, tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "skip_phases.py").write_text(SKIP_PHASES)
+    phases = tmp_path / "skips.jsonl"
+    path = os.pathsep.join(p for p in (str(tmp_path / "plugins"), os.environ.get("PYTHONPATH")) if p)
+    run = run_suite("-p", "skip_phases", env={"PYTHONPATH": path, "MTLSGATE_SKIP_PHASES": str(phases)})
     assert run.exit_code == 0, run.output
+    # The QUIC column of a TCP-only target: each row recorded at setup (no fixtures, no call phase);
+    # only the target's first QUIC item could come before its preflight, and none does.
+    skipped = [json.loads(line) for line in phases.read_text().splitlines()]
+    quic = [(nodeid, when) for nodeid, when in skipped if nodeid.endswith("[quic]")]
+    assert quic and all(when == "setup" for _, when in quic), quic[:5]
     report = run.report
     passed = [c for c in report["checks"] if c["verdict"] == "pass"]
     assert len(passed) >= 40
