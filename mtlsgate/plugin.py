@@ -403,8 +403,8 @@ class RunState:
                 info.update(kind=t.kind, endpoint=f"{t.endpoint.host}:{t.endpoint.port}", server_name=t.server_name,
                             description=t.description, can_mint=t.can_mint, profile=st.profile.name, **t.extra,
                             **({"product": st.detection.to_dict()} if st.detection else {}),
-                            ca_names={v: list(b.facts.ca_names) for v, b in st.baselines.items()
-                                      if b.facts and b.facts.names_known})
+                            ca_names={v: list(b.advertised_names) for v, b in st.baselines.items()
+                                      if b.advertised_names is not None})
             infos.append(info)
         return infos
 
@@ -506,13 +506,15 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
     try:
         jobs = parse_jobs(opt.jobs)
-        if jobs > 1 and opt.shard is not None:
+        if jobs < 2:
+            return None
+        if opt.shard is not None:
             raise UsageError("--jobs and --shard: --jobs runs the shards itself (give --shard to run one of them)")
-        if jobs > 1 and getattr(opt, "numprocesses", None):
+        if getattr(opt, "numprocesses", None):
             raise UsageError("--jobs and -n: choose one (--jobs splits the targets over processes, -n the checks)")
-        if jobs > 1 and getattr(opt, "xmlpath", None):  # each shard would write its part over the others'
+        if getattr(opt, "xmlpath", None):  # each shard would write its part over the others'
             raise UsageError("--jobs and --junitxml: the merged JUnit report is <reports-dir>/junit.xml")
-        names, _, _ = _select_targets(opt) if jobs > 1 else ([], {}, None)
+        names, _, _ = _select_targets(opt)
         if len(names) < 2:
             return None  # one target: one process (its checks still run in parallel)
         _check_writable(opt.reports_dir)

@@ -55,6 +55,12 @@ class VersionBaseline:
     facts: HandshakeFacts | None = None
     unsupported: str | None = None  # why this version cannot be tested on this target
 
+    @property
+    def advertised_names(self) -> tuple[str, ...] | None:
+        """The CA names preflight saw advertised; None when it could not see them (no verdict on them)."""
+        facts = self.facts
+        return facts.ca_names if facts is not None and facts.names_known else None
+
 
 @dataclass
 class TargetState:

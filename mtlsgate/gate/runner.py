@@ -34,7 +34,7 @@ from ..pki import Credential, KeyPool, signature_hash_name
 from ..report import NOT_APPLICABLE, excerpt, log_size
 from ..targets import ReferencePolicy, TargetOptions, TargetSpec
 from ..wire import DEFAULT_RETRIES, QUIC, TLS_VERSIONS, Outcome, Transport, Unreachable, describe, to_dict
-from .lifecycle import Targets, TargetState, VersionBaseline
+from .lifecycle import Targets, TargetState
 from .records import MODE_CHECK, CheckRecord, certificate_summary, describe_check
 
 #: Checks that never run ahead of their turn: the preflight's verdict (no probe), the fuzz
@@ -321,7 +321,7 @@ class Gate:
         ctx = CheckContext(check_id=check.id, expect=check.expect, target=state.target, prober=state.prober,
                            materials=state.materials, profile=state.profile, tls_version=tls_version,
                            timeout=self.probe_timeout, valid=valid, baseline_valid=baseline.valid,
-                           baseline_none=baseline.none, ca_names=_advertised_names(baseline))
+                           baseline_none=baseline.none, ca_names=baseline.advertised_names)
         found = check.run(ctx)
         if ahead and isinstance(found.outcome, Unreachable):
             raise _Deferred
@@ -435,12 +435,6 @@ class Gate:
         repro = next((r["reproducer"] for r in repros if r.get("reproducer")), None)
         return CheckRecord(verdict=status, observed=observed, reason=reason, duration_ms=_ms(started), fuzz=fuzz,
                            outcome=outcome, repro=repro, baseline=to_dict(baseline) if baseline else None, **base)
-
-
-def _advertised_names(baseline: VersionBaseline) -> tuple[str, ...] | None:
-    """The CA names preflight saw advertised; None when it could not see them (no verdict on them)."""
-    facts = baseline.facts
-    return facts.ca_names if facts is not None and facts.names_known else None
 
 
 def _weakest_hash(cred: Credential) -> str | None:
